@@ -1,0 +1,1 @@
+"""sam_edge.runtime: torch-free SAM inference (numpy + pillow + onnxruntime / OpenVINO)."""
