@@ -1,0 +1,147 @@
+"""Loading official SAM checkpoints safely: read, recognise the variant, check every key and shape.
+
+``torch.load(..., weights_only=True)`` never executes pickled code; anything that is not a flat
+mapping of parameter names to tensors is refused with a one-line CheckpointError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from sam_edge.export.modeling.sam import Sam
+from sam_edge.export.specs import OFFICIAL_SPECS, ModelSpec, ViTSpec, get_spec
+from sam_edge.runtime.errors import CheckpointError, ModelFileError
+
+StateDict = dict[str, torch.Tensor]
+_WRAPPER_KEYS = ("model", "state_dict")
+_MAX_LISTED_KEYS = 5
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> StateDict:
+    """Read a checkpoint file into {name: tensor}; the file's pickle code is never executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint {path} does not exist or is not a file; expected a .pth/.pt state dict")
+    try:
+        loaded = _torch_load(path)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"checkpoint {path} holds objects other than tensors and was not unpickled "
+            f"(weights_only=True): {str(error).splitlines()[0]}; expected a plain state dict"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated or corrupt?): {str(error).splitlines()[0]}; "
+            "expected a torch.save'd state dict such as sam_vit_b_01ec64.pth"
+        ) from None
+    return _as_state_dict(loaded, path)
+
+
+def _torch_load(path: Path) -> object:
+    # mmap keeps a 2.5 GB vit_h checkpoint out of resident memory; pre-1.6 (non-zip) files can't be mapped.
+    if zipfile.is_zipfile(path):
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _as_state_dict(loaded: object, path: Path) -> StateDict:
+    if isinstance(loaded, dict) and len(loaded) == 1 and next(iter(loaded)) in _WRAPPER_KEYS:
+        loaded = next(iter(loaded.values()))  # tolerate {"model": state_dict} from training scripts
+    if not isinstance(loaded, dict) or not loaded:
+        raise CheckpointError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict of tensors")
+    bad = [key for key, value in loaded.items() if not (isinstance(key, str) and isinstance(value, torch.Tensor))]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} is not a state dict: entries {bad[:_MAX_LISTED_KEYS]} are not tensors")
+    return loaded
+
+
+def infer_vit_spec(state_dict: StateDict) -> ViTSpec | None:
+    """Recover a ViT encoder spec from tensor shapes alone, or None if the encoder is not a SAM ViT."""
+    try:
+        embed_dim = state_dict["image_encoder.patch_embed.proj.weight"].shape[0]
+        patch_size = state_dict["image_encoder.patch_embed.proj.weight"].shape[-1]
+        grid = state_dict["image_encoder.pos_embed"].shape[1]
+        depth = 1 + max(int(k.split(".")[2]) for k in state_dict if k.startswith("image_encoder.blocks."))
+        table_lengths = [state_dict[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0] for i in range(depth)]
+        head_dim = state_dict["image_encoder.blocks.0.attn.rel_pos_h"].shape[1]
+    except (KeyError, ValueError, IndexError):
+        return None
+    global_blocks = tuple(i for i, length in enumerate(table_lengths) if length == 2 * grid - 1)
+    window_lengths = [length for length in table_lengths if length != 2 * grid - 1]
+    window_size = (window_lengths[0] + 1) // 2 if window_lengths else 14
+    return ViTSpec(embed_dim, depth, embed_dim // head_dim, global_blocks, window_size, patch_size)
+
+
+def detect_spec(state_dict: StateDict) -> ModelSpec | None:
+    """The official spec whose every key and shape matches, else a custom ViT spec, else None."""
+    for spec in OFFICIAL_SPECS.values():
+        if not describe_mismatch(state_dict, spec):
+            return spec
+    vit = infer_vit_spec(state_dict)
+    if vit is not None:
+        custom = ModelSpec(f"vit_custom_{vit.embed_dim}x{vit.depth}", vit)
+        if not describe_mismatch(state_dict, custom):
+            return custom
+    return None
+
+
+def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of the state dict that ``spec`` builds (built on the meta device: no memory)."""
+    with torch.device("meta"):
+        model = Sam(spec)
+    return {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+
+
+def describe_mismatch(state_dict: StateDict, spec: ModelSpec) -> str:
+    """Empty if ``state_dict`` fits ``spec`` exactly; otherwise which keys are missing/unexpected/mis-shaped."""
+    expected = expected_shapes(spec)
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    misshaped = [
+        f"{key} {tuple(state_dict[key].shape)} != {shape}"
+        for key, shape in expected.items()
+        if key in state_dict and tuple(state_dict[key].shape) != shape
+    ]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)):
+        if keys:
+            more = f" (+{len(keys) - _MAX_LISTED_KEYS} more)" if len(keys) > _MAX_LISTED_KEYS else ""
+            problems.append(f"{label} {len(keys)}: {', '.join(keys[:_MAX_LISTED_KEYS])}{more}")
+    return "; ".join(problems)
+
+
+def load_sam(checkpoint: str | Path, model_type: str | ModelSpec | None = None) -> tuple[Sam, str]:
+    """Build and load a Sam (eval mode) from an official-format checkpoint.
+
+    ``model_type`` is a key of OFFICIAL_SPECS, an explicit ModelSpec, or None to detect it.
+    Returns (model, sha256 of the checkpoint file).
+    """
+    state_dict = read_state_dict(checkpoint)
+    detected = detect_spec(state_dict)
+    spec = get_spec(model_type) if isinstance(model_type, str) else (model_type or detected)
+    if spec is None:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} is not a SAM model of a known variant ({', '.join(OFFICIAL_SPECS)}); "
+            "its keys should start with image_encoder., prompt_encoder., mask_decoder."
+        )
+    problems = describe_mismatch(state_dict, spec)
+    if problems:
+        hint = f"it fits {detected.name}; pass --model-type {detected.name}" if detected else "no known variant fits it"
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit {spec.name} ({problems}); {hint}")
+    model = Sam(spec)
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval(), file_sha256(Path(checkpoint))
