@@ -133,6 +133,7 @@ def make_golden(name: str, images: list[np.ndarray]) -> None:
     kind, encoder_kwargs = CONFIGS[name]
     model = build_official(kind, encoder_kwargs)
     model.load_state_dict(random_weights.randomize_state_dict(model.state_dict(), SEED))
+    model.eval()  # again: MobileSAM's TinyViT caches its attention biases when eval() runs (README does this too)
     record = {"seed": np.int64(SEED), "stride": np.int64(STRIDE), "torch_version": np.str_(torch.__version__)}
     with torch.no_grad():
         for index, image in enumerate(images):
