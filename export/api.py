@@ -1,0 +1,105 @@
+"""Export a SAM model (official checkpoint or seeded random weights) to validated ONNX / OpenVINO graphs.
+
+Artifacts are named ``<model>.<part>.<precision>.<onnx|xml>`` (design.md) and carry a GraphMetadata
+record. Every graph is validated against PyTorch before it gets its final name.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sam_edge import __version__
+from sam_edge.export.checkpoint import load_sam
+from sam_edge.export.graphs import RECIPES
+from sam_edge.export.modeling.sam import Sam
+from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, export_onnx, torch_reference
+from sam_edge.export.random_weights import randomize_state_dict
+from sam_edge.export.specs import ModelSpec, get_spec
+from sam_edge.runtime.atomic_write import prepare_output_dir
+from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.metadata import GraphMetadata
+from sam_edge.runtime.transforms import PIXEL_MEAN, PIXEL_STD
+
+FORMATS = ("onnx", "openvino", "both")
+
+
+def print_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A Sam in eval mode plus the identity stamped into its graphs."""
+
+    sam: Sam
+    model_id: str
+    checkpoint_sha256: str = ""
+
+
+def build_random_sam(spec: ModelSpec, seed: int) -> Sam:
+    """The architecture of ``spec`` with seeded random weights (same values as the golden files)."""
+    sam = Sam(spec)
+    sam.load_state_dict(randomize_state_dict(sam.state_dict(), seed))
+    return sam.eval()
+
+
+def load_model(checkpoint: str | Path | None = None, model_type: str | ModelSpec | None = None,
+               random_seed: int | None = None) -> LoadedModel:
+    """From a checkpoint (variant detected unless given) or, with ``random_seed``, random weights."""
+    if checkpoint is not None:
+        sam, sha256 = load_sam(checkpoint, model_type)
+        return LoadedModel(sam, f"{sam.spec.name}-{sha256[:12]}", sha256)
+    if model_type is None or random_seed is None:
+        raise InvalidInputError("give a checkpoint, or a model type and a seed for random weights")
+    spec = get_spec(model_type) if isinstance(model_type, str) else model_type
+    return LoadedModel(build_random_sam(spec, random_seed), f"{spec.name}-random-seed{random_seed}")
+
+
+def graph_metadata(model: LoadedModel, part: str) -> GraphMetadata:
+    spec = model.sam.spec
+    return GraphMetadata(
+        model_type=spec.name, model_id=model.model_id, part=part, image_size=spec.image_size,
+        embedding_shape=spec.embedding_shape, pixel_mean=PIXEL_MEAN, pixel_std=PIXEL_STD,
+        normalization_in_graph=False, precision="fp32", recipe="none", opset=OPSET,
+        exporter=f"sam-edge {__version__} / torch {torch.__version__}",
+        checkpoint_sha256=model.checkpoint_sha256, spec=spec.to_dict(),
+    )
+
+
+def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", official_decoder: bool = False,
+                 progress: Progress = print_progress) -> list[ValidationReport]:
+    """Write encoder + decoder (+ the official-interface decoder) to ``out_dir``; returns the reports."""
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    out_dir = prepare_output_dir(out_dir)
+    parts = ["encoder", "decoder"] + (["decoder_official"] if official_decoder else [])
+    reports = []
+    for step, part in enumerate(parts, start=1):
+        started = time.perf_counter()
+        progress(f"[{step}/{len(parts)}] {part}")
+        reports += export_part(model, part, out_dir, fmt, progress)
+        progress(f"  done in {time.perf_counter() - started:.1f} s")
+    return reports
+
+
+def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress: Progress) -> list[ValidationReport]:
+    """One graph in the requested format(s); the ONNX file is also the source of the OpenVINO IR."""
+    name = f"{model.sam.spec.name}.{part}.fp32"
+    metadata = graph_metadata(model, part)
+    onnx_path = out_dir / f"{name}.onnx"
+    reports = [export_onnx(model.sam, part, onnx_path, metadata, progress)]
+    if fmt in ("openvino", "both"):
+        from sam_edge.export.openvino_export import export_openvino
+
+        recipe = RECIPES[part]
+        feeds = recipe.example_feeds(model.sam)
+        expected = torch_reference(model.sam, part, feeds)
+        reports.append(export_openvino(onnx_path, out_dir / f"{name}.xml", metadata, feeds, expected, recipe.atol, progress))
+        if fmt == "openvino":
+            onnx_path.unlink()
+    return reports

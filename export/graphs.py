@@ -1,0 +1,100 @@
+"""The torch modules behind each exported graph, with example feeds and validation tolerances.
+
+Each graph's names and dynamic axes come from runtime/interface.py; the modules here only compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sam_edge.export.modeling.sam import Sam
+from sam_edge.runtime.interface import DECODER, DECODER_OFFICIAL, ENCODER, GraphInterface
+
+
+class EncoderGraph(nn.Module):
+    """image [1, 3, S, S] (normalized, padded) -> image_embeddings [1, 256, S/16, S/16]."""
+
+    def __init__(self, sam: Sam) -> None:
+        super().__init__()
+        self.sam = sam
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.sam.encode_image(image)
+
+
+class DecoderGraph(nn.Module):
+    """Official decoder interface without orig_im_size -> (iou_predictions [B, 4], low_res_masks [B, 4, 256, 256])."""
+
+    def __init__(self, sam: Sam) -> None:
+        super().__init__()
+        self.sam = sam
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input):
+        low_res, iou = self.sam.decode(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        return iou, low_res
+
+
+class OfficialDecoderGraph(nn.Module):
+    """SAM's own ONNX decoder (return_single_mask=False): also upsamples all masks to orig_im_size (H, W)."""
+
+    def __init__(self, sam: Sam) -> None:
+        super().__init__()
+        self.sam = sam
+        self.image_size = sam.spec.image_size
+
+    def forward(self, image_embeddings, point_coords, point_labels, mask_input, has_mask_input, orig_im_size):
+        low_res, iou = self.sam.decode(image_embeddings, point_coords, point_labels, mask_input, has_mask_input)
+        return self.upscale(low_res, orig_im_size), iou, low_res
+
+    def upscale(self, low_res: torch.Tensor, orig_im_size: torch.Tensor) -> torch.Tensor:
+        masks = F.interpolate(low_res, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        size = orig_im_size.to(torch.float32)
+        input_size = torch.floor(size * (self.image_size / torch.max(size)) + 0.5).to(torch.int64)
+        masks = masks[..., : input_size[0], : input_size[1]]
+        original = orig_im_size.to(torch.int64)
+        return F.interpolate(masks, size=(original[0], original[1]), mode="bilinear", align_corners=False)
+
+
+@dataclass(frozen=True)
+class GraphRecipe:
+    """How to build, feed and check one exported graph."""
+
+    interface: GraphInterface
+    module_type: type[nn.Module]
+    atol: float  # max abs difference accepted between the graph and PyTorch
+
+    def example_feeds(self, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
+        return example_feeds(self.interface.part, sam, seed)
+
+
+def example_feeds(part: str, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
+    """Feeds that exercise a graph: a random image, or 2 prompts (points + a box) with a mask input."""
+    rng = np.random.default_rng(seed)
+    side = sam.spec.image_size
+    if part == "encoder":
+        return {"image": rng.standard_normal((1, 3, side, side)).astype(np.float32)}
+    embedding_shape = sam.spec.embedding_shape
+    coords = rng.uniform(0, side * 0.7, size=(2, 4, 2)).astype(np.float32)
+    coords[:, 3] = coords[:, 2] + 50.0  # last two points form a box
+    feeds = {
+        "image_embeddings": rng.standard_normal(embedding_shape).astype(np.float32),
+        "point_coords": coords,
+        "point_labels": np.array([[1, 0, 2, 3], [1, -1, 2, 3]], dtype=np.float32),
+        "mask_input": rng.standard_normal((2, 1, 256, 256)).astype(np.float32),
+        "has_mask_input": np.array([1, 0], dtype=np.float32),
+    }
+    if part == "decoder_official":
+        feeds["orig_im_size"] = np.array([600, 900], dtype=np.float32)
+    return feeds
+
+
+RECIPES = {
+    "encoder": GraphRecipe(ENCODER, EncoderGraph, atol=1e-3),
+    "decoder": GraphRecipe(DECODER, DecoderGraph, atol=1e-4),
+    "decoder_official": GraphRecipe(DECODER_OFFICIAL, OfficialDecoderGraph, atol=1e-4),
+}

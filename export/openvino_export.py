@@ -1,0 +1,61 @@
+"""Convert a validated ONNX graph to OpenVINO IR (.xml + .bin), stamp metadata, validate, move into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from sam_edge.export.onnx_export import ExportValidationError, Progress, ValidationReport, compare_outputs
+from sam_edge.runtime.errors import SamEdgeError
+from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
+
+
+def import_openvino():
+    """The openvino module, or a one-line error saying how to install it."""
+    try:
+        import openvino
+    except ImportError:
+        raise SamEdgeError("OpenVINO is not installed; pip install 'sam-edge[openvino]' or use --format onnx") from None
+    return openvino
+
+
+def export_openvino(
+    onnx_path: Path,
+    xml_path: Path,
+    metadata: GraphMetadata,
+    feeds: dict[str, np.ndarray],
+    expected: dict[str, np.ndarray],
+    atol: float,
+    progress: Progress = print,
+) -> ValidationReport:
+    """Convert ``onnx_path`` to ``xml_path`` (fp32 weights), validated against the PyTorch ``expected``."""
+    ov = import_openvino()
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{xml_path.name}.", suffix=".partial", dir=xml_path.parent))
+    try:
+        progress(f"  converting {onnx_path.name} to OpenVINO IR")
+        model = ov.convert_model(str(onnx_path))
+        model.set_rt_info(metadata.to_json(), METADATA_KEY)
+        staged = work_dir / xml_path.name
+        ov.save_model(model, str(staged), compress_to_fp16=False)
+        progress(f"  validating {xml_path.name} in OpenVINO")
+        report = ValidationReport(xml_path, compare_outputs(run_openvino(staged, feeds), expected), atol)
+        progress(f"  {report.summary()}")
+        if max(report.max_abs_diff.values()) > atol:
+            raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")
+        os.replace(staged.with_suffix(".bin"), xml_path.with_suffix(".bin"))
+        os.replace(staged, xml_path)  # the .xml last: its presence means the pair is complete
+        return report
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run_openvino(xml_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All outputs of an OpenVINO IR on ``feeds`` (CPU plugin)."""
+    ov = import_openvino()
+    compiled = ov.Core().compile_model(str(xml_path), "CPU")
+    results = compiled(feeds)
+    return {output.get_any_name(): np.asarray(results[output]) for output in compiled.outputs}

@@ -1,0 +1,74 @@
+"""The graphs' inputs and outputs, declared once: export derives its arguments and dynamic axes from
+these, validation compares these outputs, and the runtime builds its feeds with these names.
+
+Shapes use ints for fixed sizes and strings for dynamic axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TensorDecl:
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str = "float32"
+
+    def dynamic_axes(self) -> dict[int, str]:
+        return {axis: size for axis, size in enumerate(self.shape) if isinstance(size, str)}
+
+
+@dataclass(frozen=True)
+class GraphInterface:
+    part: str
+    inputs: tuple[TensorDecl, ...]
+    outputs: tuple[TensorDecl, ...]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {t.name: t.dynamic_axes() for t in self.inputs + self.outputs if t.dynamic_axes()}
+
+
+ENCODER = GraphInterface(
+    part="encoder",
+    inputs=(TensorDecl("image", (1, 3, 1024, 1024)),),  # normalized, zero-padded RGB
+    outputs=(TensorDecl("image_embeddings", (1, 256, 64, 64)),),
+)
+
+_DECODER_INPUTS = (
+    TensorDecl("image_embeddings", (1, 256, 64, 64)),
+    TensorDecl("point_coords", ("batch", "num_points", 2)),  # input frame, (x, y)
+    TensorDecl("point_labels", ("batch", "num_points")),  # 1 fg, 0 bg, -1 pad, 2/3 box corners
+    TensorDecl("mask_input", ("mask_batch", 1, 256, 256)),
+    TensorDecl("has_mask_input", ("mask_batch",)),
+)
+
+DECODER = GraphInterface(
+    part="decoder",
+    inputs=_DECODER_INPUTS,
+    outputs=(
+        TensorDecl("iou_predictions", ("batch", 4)),
+        TensorDecl("low_res_masks", ("batch", 4, 256, 256)),
+    ),
+)
+
+# SAM's own export (scripts/export_onnx_model.py): upsamples every mask to orig_im_size in the graph.
+DECODER_OFFICIAL = GraphInterface(
+    part="decoder_official",
+    inputs=_DECODER_INPUTS + (TensorDecl("orig_im_size", (2,)),),
+    outputs=(
+        TensorDecl("masks", ("batch", 4, "height", "width")),
+        TensorDecl("iou_predictions", ("batch", 4)),
+        TensorDecl("low_res_masks", ("batch", 4, 256, 256)),
+    ),
+)
+
+INTERFACES = {i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL)}
