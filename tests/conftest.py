@@ -22,3 +22,21 @@ def golden_checkpoint(tmp_path_factory):
         return cache[name]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def exported_golden_model(tmp_path_factory, golden_checkpoint):
+    """Factory: golden config name -> model dir with its ONNX + OpenVINO graphs (exported once per session)."""
+    cache: dict[str, Path] = {}
+
+    def make(name: str) -> Path:
+        if name not in cache:
+            from sam_edge.export.api import export_model, load_model
+
+            model = load_model(golden_checkpoint(name), golden_spec(name))
+            out_dir = tmp_path_factory.mktemp(f"model_{name}")
+            export_model(model, out_dir, fmt="both", progress=lambda message: None)
+            cache[name] = out_dir
+        return cache[name]
+
+    return make

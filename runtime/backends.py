@@ -1,0 +1,130 @@
+"""One seam for inference engines: ``run(output_names, feeds) -> list[np.ndarray]``.
+
+onnxruntime (CPU execution provider) runs ``.onnx`` files and OpenVINO (CPU plugin, LATENCY hint)
+runs ``.xml`` IR; both are imported lazily so users install only the one they need. Threads default
+to the number of physical cores (``SAM_EDGE_THREADS`` overrides it), since SMT siblings slow GEMMs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError, SamEdgeError
+from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
+
+BACKENDS = ("onnxruntime", "openvino")
+EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
+
+
+class Backend(Protocol):
+    path: Path
+    metadata: GraphMetadata
+    input_names: list[str]
+
+    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+def physical_core_count() -> int:
+    """Physical cores available to this process (logical CPUs / SMT siblings), at least 1."""
+    try:
+        logical = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in logical:
+        siblings = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        cores.add(siblings.read_text().strip() if siblings.exists() else str(cpu))
+    return max(1, len(cores))
+
+
+def resolve_threads(threads: int | None) -> int:
+    """Explicit value, else $SAM_EDGE_THREADS, else the physical core count."""
+    if threads is None:
+        threads = int(os.environ.get("SAM_EDGE_THREADS", "0")) or physical_core_count()
+    if threads < 1:
+        raise InvalidInputError(f"threads must be a positive integer; got {threads}")
+    return threads
+
+
+class OnnxRuntimeBackend:
+    """An onnxruntime InferenceSession on the CPU with a fixed intra-op thread count."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise SamEdgeError("onnxruntime is not installed; pip install onnxruntime") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = resolve_threads(threads)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
+            raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None
+        self.path = path
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        self.metadata = _parse_metadata(text, path)
+
+    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(output_names, feeds)
+
+
+class OpenVinoBackend:
+    """An OpenVINO CompiledModel on the CPU plugin, tuned for single-request latency."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise SamEdgeError("OpenVINO is not installed; pip install 'sam-edge[openvino]' or use --backend onnxruntime") from None
+        core = ov.Core()
+        try:
+            model = core.read_model(str(path))
+        except Exception as error:  # OpenVINO raises RuntimeError subclasses with long texts
+            raise ModelFileError(f"{path}: OpenVINO cannot load it ({str(error).splitlines()[0][:200]})") from None
+        text = model.get_rt_info(METADATA_KEY).astype(str) if model.has_rt_info(METADATA_KEY) else None
+        self.metadata = _parse_metadata(text, path)
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": resolve_threads(threads)}
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self.path = path
+        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
+
+    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results = self.request.infer(feeds)
+        by_name = {output.get_any_name(): results[output] for output in self.compiled.outputs}
+        # copy: the request reuses its output buffers on the next call
+        return [np.array(by_name[name]) for name in output_names]
+
+
+def _parse_metadata(text: str | None, path: Path) -> GraphMetadata:
+    if not text:
+        raise ModelFileError(f"{path} has no sam_edge metadata; export it with `sam-edge export` so the runtime can configure itself")
+    return GraphMetadata.from_json(text, str(path))
+
+
+def backend_for_path(path: Path) -> str:
+    """The backend that runs a file, from its extension."""
+    for name, extension in EXTENSIONS.items():
+        if path.suffix == extension:
+            return name
+    raise InvalidInputError(f"{path}: unknown graph format {path.suffix!r}; expected .onnx (onnxruntime) or .xml (OpenVINO IR)")
+
+
+def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None) -> Backend:
+    """Load a graph with the named backend, or the one its extension implies."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"graph {path} does not exist")
+    backend = backend or backend_for_path(path)
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if path.suffix != EXTENSIONS[backend]:
+        raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
+    return OnnxRuntimeBackend(path, threads) if backend == "onnxruntime" else OpenVinoBackend(path, threads)

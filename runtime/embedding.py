@@ -1,0 +1,106 @@
+"""Image embeddings as portable values: computed once, cached, saved and loaded anywhere.
+
+An ImageEmbedding carries everything the decoder side needs besides the prompt, so the encoder can
+run on one machine and the decoder on another (as SAM's web demo does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sam_edge.runtime.atomic_write import atomic_output
+from sam_edge.runtime.errors import InputFileError, InvalidInputError
+
+EMBEDDING_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageEmbedding:
+    """The encoder's output for one image.
+
+    ``embeddings`` [1, 256, 64, 64] float32; ``original_size`` (H, W) of the loaded image;
+    ``input_size`` (h, w) after resizing the longest side to the model's image_size; ``model_id``
+    names the weights that made it (decoders of other weights refuse it).
+    """
+
+    embeddings: np.ndarray
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    model_id: str
+    model_type: str
+
+    def save(self, path: str | Path) -> Path:
+        """Write an .npz atomically (a crash never leaves a half-written file under ``path``)."""
+        path = Path(path)
+        with atomic_output(path, suffix=".npz") as temp:
+            np.savez(
+                temp, embeddings=self.embeddings, original_size=np.array(self.original_size),
+                input_size=np.array(self.input_size), model_id=np.str_(self.model_id),
+                model_type=np.str_(self.model_type), format_version=np.int64(EMBEDDING_FORMAT_VERSION),
+            )
+        return path
+
+    @staticmethod
+    def load(path: str | Path) -> "ImageEmbedding":
+        """Read an .npz written by :meth:`save`; errors name what is missing or malformed."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputFileError(f"embedding file {path} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fields = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+            raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({error})") from None
+        required = ("embeddings", "original_size", "input_size", "model_id", "model_type")
+        missing = [key for key in required if key not in fields]
+        if missing:
+            raise InvalidInputError(f"{path} lacks {', '.join(missing)}; expected a file written by save_embedding / --save-embedding")
+        embedding = fields["embeddings"]
+        if embedding.dtype != np.float32 or embedding.ndim != 4 or embedding.shape[0] != 1:
+            raise InvalidInputError(f"{path}: embeddings must be float32 [1, C, h, w]; got {embedding.dtype} {embedding.shape}")
+        return ImageEmbedding(
+            embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
+            str(fields["model_id"]), str(fields["model_type"]),
+        )
+
+
+def image_key(rgb: np.ndarray, model_id: str) -> str:
+    """Content hash of an HxWx3 uint8 image plus the model: equal keys give equal embeddings."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(model_id.encode())
+    digest.update(np.array(rgb.shape, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(rgb).data)
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """A bounded least-recently-used map from image key to ImageEmbedding (``capacity`` 0 disables it)."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        if capacity < 0:
+            raise InvalidInputError(f"cache capacity must be >= 0; got {capacity}")
+        self.capacity = capacity
+        self._entries: OrderedDict[str, ImageEmbedding] = OrderedDict()
+
+    def get(self, key: str) -> ImageEmbedding | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: str, embedding: ImageEmbedding) -> None:
+        if self.capacity == 0:
+            return
+        self._entries[key] = embedding
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,59 @@
+"""Find a model's graphs in a directory: ``<model>.<part>.<precision>.<onnx|xml>`` (design.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The encoder and decoder graphs a predictor runs, and the backend that runs them."""
+
+    encoder: Path
+    decoder: Path
+    backend: str
+
+
+def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str = "fp32") -> ModelFiles:
+    """Pick the encoder (of ``precision``) and decoder (same precision if present, else fp32).
+
+    ``backend`` None prefers onnxruntime graphs and falls back to OpenVINO IR.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelFileError(f"model directory {model_dir} does not exist; export one with `sam-edge export`")
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if backend is not None and backend not in BACKENDS:
+        raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    candidates = [backend] if backend else [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
+    if not candidates:
+        present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
+        raise ModelFileError(
+            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
+        )
+    chosen = candidates[0]
+    encoder = _single(model_dir, "encoder", precision, chosen)
+    decoder_precision = precision if _graphs(model_dir, "decoder", precision, chosen) else "fp32"
+    decoder = _single(model_dir, "decoder", decoder_precision, chosen)
+    return ModelFiles(encoder, decoder, chosen)
+
+
+def _graphs(model_dir: Path, part: str, precision: str, backend: str) -> list[Path]:
+    return sorted(model_dir.glob(f"*.{part}.{precision}{EXTENSIONS[backend]}"))
+
+
+def _single(model_dir: Path, part: str, precision: str, backend: str) -> Path:
+    found = _graphs(model_dir, part, precision, backend)
+    pattern = f"<model>.{part}.{precision}{EXTENSIONS[backend]}"
+    if not found:
+        raise ModelFileError(f"{model_dir} is missing the {part} graph {pattern} for {backend}; re-export the model")
+    if len(found) > 1:
+        raise ModelFileError(f"{model_dir} holds several {pattern} files ({', '.join(p.name for p in found)}); keep one model per directory")
+    return found[0]

@@ -1,0 +1,140 @@
+"""SamPredictor for CPUs: encode an image once, then decode each prompt in milliseconds.
+
+Same contract as segment_anything's SamPredictor: prompts in the ORIGINAL image frame (x, y pixels),
+masks [C, H, W] bool, scores [C] float32, low-res logits [C, 256, 256] float32 to feed back as
+``mask_input``. C = 3 with ``multimask_output`` (decoder tokens 1..3), else 1 (token 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sam_edge.runtime.backends import Backend, open_backend
+from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
+from sam_edge.runtime.errors import ModelFileError, NoImageSetError
+from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
+from sam_edge.runtime.mask_stats import stability_score
+from sam_edge.runtime.metadata import GraphMetadata, check_same_model
+from sam_edge.runtime.model_dir import find_model_files
+from sam_edge.runtime.prompts import build_decoder_feeds
+from sam_edge.runtime.transforms import mask_upscale_matrices, normalize_and_pad, preprocess_shape, resize_longest_side, upscale_masks
+
+DECODER_OUTPUTS = ["iou_predictions", "low_res_masks"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Masks for one prompt (or [B, ...] for a batch). Unpacks like SamPredictor: masks, scores, logits.
+
+    masks bool (or float32 logits with return_logits) [C, H, W]; scores float32 [C] (predicted IoU);
+    low_res_logits float32 [C, 256, 256]; stability_scores float32 [C] (IoU of the mask thresholded
+    at -1 and +1, as SAM's automatic mask generator scores masks).
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    low_res_logits: np.ndarray
+    stability_scores: np.ndarray
+
+    def __iter__(self):
+        return iter((self.masks, self.scores, self.low_res_logits))
+
+
+class SamPredictor:
+    """A SAM model from an exported directory (or explicit encoder/decoder graphs) on the CPU.
+
+    ``backend`` "onnxruntime" or "openvino" (default: from the files); ``threads`` defaults to the
+    physical cores; ``cache_size`` images' embeddings are kept so re-setting an image is free.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, *, encoder: str | Path | None = None,
+                 decoder: str | Path | None = None, backend: str | None = None, threads: int | None = None,
+                 precision: str = "fp32", cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+        if model_dir is not None:
+            files = find_model_files(model_dir, backend, precision)
+            encoder, decoder, backend = encoder or files.encoder, decoder or files.decoder, files.backend
+        if decoder is None:
+            raise ModelFileError("no decoder graph: pass a model directory or decoder=PATH")
+        self.decoder: Backend = open_backend(decoder, backend, threads)
+        self.encoder: Backend | None = open_backend(encoder, backend, threads) if encoder is not None else None
+        if self.encoder is not None:
+            check_same_model(self.encoder.metadata, self.decoder.metadata, "the encoder and decoder graphs")
+        self.max_pixels = max_pixels
+        self.cache = EmbeddingCache(cache_size)
+        self.reset_image()
+
+    @property
+    def metadata(self) -> GraphMetadata:
+        """The decoder's metadata record (model type, id, image size, precision, ...)."""
+        return self.decoder.metadata
+
+    def reset_image(self) -> None:
+        """Forget the current image; predict() then raises until set_image / set_image_embedding."""
+        self._embedding: ImageEmbedding | None = None
+        self._upscale: tuple[np.ndarray, np.ndarray] | None = None
+
+    def set_image(self, image) -> ImageEmbedding:
+        """Encode ``image`` (path, PIL image or array; see image_io.load_image), or reuse its cached embedding."""
+        if self.encoder is None:
+            raise ModelFileError("this predictor has no encoder graph; load an embedding with set_image_embedding")
+        rgb = load_image(image, self.max_pixels)
+        key = image_key(rgb, self.metadata.model_id)
+        embedding = self.cache.get(key)
+        if embedding is None:
+            embedding = self.encode(rgb)
+            self.cache.put(key, embedding)
+        self.set_image_embedding(embedding)
+        return embedding
+
+    def encode(self, rgb: np.ndarray) -> ImageEmbedding:
+        """Run the encoder on an HxWx3 uint8 RGB image (no caching)."""
+        meta = self.encoder.metadata
+        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
+        resized = resize_longest_side(rgb, meta.image_size)
+        tensor = normalize_and_pad(resized, meta.image_size, meta.pixel_mean, meta.pixel_std)
+        (embeddings,) = self.encoder.run(["image_embeddings"], {"image": tensor})
+        return ImageEmbedding(embeddings, original_size, tuple(resized.shape[:2]), meta.model_id, meta.model_type)
+
+    def set_image_embedding(self, embedding: ImageEmbedding) -> None:
+        """Use a precomputed embedding (e.g. ImageEmbedding.load); refused if another model made it."""
+        check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
+        self._embedding = embedding
+        self._upscale = mask_upscale_matrices(embedding.original_size, embedding.input_size, self.metadata.image_size)
+
+    def get_image_embedding(self) -> ImageEmbedding:
+        return self._require_image()
+
+    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
+                multimask_output: bool = True, return_logits: bool = False) -> Prediction:
+        """One prompt: points [N, 2] + labels [N] (1 fg, 0 bg), box [4] (x0, y0, x1, y1), mask_input [1, 256, 256]."""
+        batch = self.predict_batch(point_coords, point_labels, box, mask_input, multimask_output, return_logits, batched=False)
+        return Prediction(*(field[0] for field in (batch.masks, batch.scores, batch.low_res_logits, batch.stability_scores)))
+
+    def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
+                      multimask_output: bool = True, return_logits: bool = False, batched: bool = True) -> Prediction:
+        """B prompts in one decoder call: points [B, N, 2] + labels [B, N] and/or boxes [B, 4].
+
+        Returns masks [B, C, H, W], scores [B, C], low-res logits [B, C, 256, 256], stability [B, C].
+        """
+        embedding = self._require_image()
+        feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
+                                    boxes, mask_input, batched)
+        scores, low_res = self.decoder.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
+        tokens = slice(1, None) if multimask_output else slice(0, 1)
+        scores, low_res = scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
+        logits = upscale_masks(low_res, *self._upscale)
+        stability = stability_score(logits).astype(np.float32)
+        masks = logits if return_logits else logits > 0.0
+        return Prediction(masks, scores, low_res, stability)
+
+    def _require_image(self) -> ImageEmbedding:
+        if self._embedding is None:
+            raise NoImageSetError("no image set: call set_image(image) or set_image_embedding(embedding) before predict")
+        return self._embedding
+
+
+def _as_metadata(embedding: ImageEmbedding) -> GraphMetadata:
+    return GraphMetadata(model_type=embedding.model_type, model_id=embedding.model_id, part="encoder")

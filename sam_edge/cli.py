@@ -1,0 +1,40 @@
+"""The ``sam-edge`` command: thin argument parsing; each command lives in sam_edge/commands/.
+
+Errors that sam-edge raises on purpose (SamEdgeError) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sam_edge import __version__
+from sam_edge.commands import export_cmd, info_cmd, segment_cmd
+from sam_edge.runtime.errors import SamEdgeError
+
+COMMANDS = (segment_cmd, export_cmd, info_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sam-edge", description="Segment Anything on CPUs: export, run, benchmark.")
+    parser.add_argument("--version", action="version", version=f"sam-edge {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SamEdgeError as error:
+        print(f"sam-edge {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sam-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The torch-free runtime (exported graphs + numpy pre/post-processing) vs the official SamPredictor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden_data import case_prompts, golden_cases, load_golden, unpack_masks
+
+ATOL = 1e-4
+NEAR_ZERO = 1e-3
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("name", ["vit_small", "tiny_vit_small"])
+def test_runtime_matches_official_predictor(name, backend, exported_golden_model):
+    from sam_edge.runtime.predictor import SamPredictor
+
+    golden = load_golden(name)
+    stride = int(golden["stride"])
+    predictor = SamPredictor(exported_golden_model(name), backend=backend, threads=2)
+    for prefix in sorted({key.split("/")[0] for key in golden if key.startswith("image")}):
+        embedding = predictor.set_image(golden[f"{prefix}/image"])
+        np.testing.assert_allclose(embedding.embeddings[:, :, ::stride, ::stride], golden[f"{prefix}/embedding_strided"], atol=ATOL)
+        for case in golden_cases(golden, prefix):
+            key = f"{prefix}/{case}"
+            full_logits, scores, logits = predictor.predict(**case_prompts(golden, key), return_logits=True)
+            np.testing.assert_allclose(scores, golden[f"{key}/scores"], atol=ATOL, err_msg=key)
+            np.testing.assert_allclose(logits[:, ::stride, ::stride], golden[f"{key}/logits_strided"], atol=ATOL, err_msg=key)
+            expected = unpack_masks(golden, key)
+            differing = (full_logits > 0) != expected
+            # A float32 graph may flip a pixel whose logit is ~0; nowhere else may masks differ.
+            assert np.abs(full_logits[differing]).max(initial=0) < NEAR_ZERO, f"{key}: confident pixels differ"
+            assert mask_iou(full_logits > 0, expected) >= 0.999, key
