@@ -128,3 +128,23 @@ def open_backend(path: str | Path, backend: str | None = None, threads: int | No
     if path.suffix != EXTENSIONS[backend]:
         raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
     return OnnxRuntimeBackend(path, threads) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
+
+
+def read_graph_metadata(path: str | Path) -> GraphMetadata:
+    """A graph's metadata record without preparing it for inference (no optimisation, no compile)."""
+    path = Path(path)
+    if backend_for_path(path) == "openvino":
+        import openvino as ov
+
+        model = ov.Core().read_model(str(path))
+        text = model.get_rt_info(METADATA_KEY).astype(str) if model.has_rt_info(METADATA_KEY) else None
+        return _parse_metadata(text, path)
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
+        raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None
+    return _parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path)

@@ -1,0 +1,40 @@
+"""``sam-edge info MODEL_DIR``: print the metadata records of a model's graphs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("info", help="show what an exported model is", description="Print the sam_edge metadata of every graph in MODEL_DIR.")
+    parser.add_argument("model_dir", type=Path, nargs="?", help="exported model directory (default: the bundled model)")
+    parser.add_argument("--json", action="store_true", help="print the raw records as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.errors import ModelFileError
+    from sam_edge.runtime.backends import read_graph_metadata
+
+    model_dir = resolve_model_dir(args.model_dir)
+    if not model_dir.is_dir():
+        raise ModelFileError(f"model directory {model_dir} does not exist")
+    graphs = sorted(p for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
+    if not graphs:
+        raise ModelFileError(f"{model_dir} holds no .onnx or .xml graphs; export a model with `sam-edge export`")
+    records = {graph.name: read_graph_metadata(graph) for graph in graphs}
+    if args.json:
+        print(json.dumps({name: json.loads(meta.to_json()) for name, meta in records.items()}, indent=2))
+        return 0
+    for name, meta in records.items():
+        graph = model_dir / name
+        weights = graph.with_suffix(".bin") if graph.suffix == ".xml" else graph.with_name(name + ".data")
+        size_mb = sum(f.stat().st_size for f in (graph, weights) if f.exists()) / 1e6
+        print(f"{name}  ({size_mb:.1f} MB)")
+        print(f"  model {meta.model_type}  id {meta.model_id}  part {meta.part}  precision {meta.precision}  recipe {meta.recipe}")
+        print(f"  image_size {meta.image_size}  embedding {list(meta.embedding_shape)}  normalization in graph: {meta.normalization_in_graph}")
+        print(f"  opset {meta.opset}  exporter {meta.exporter}  checkpoint sha256 {meta.checkpoint_sha256 or '(random weights)'}")
+    return 0
