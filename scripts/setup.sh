@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up sam-edge for development on a fresh machine: a venv in .venv with the project, its export,
+# OpenVINO and dev extras. Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# torch first, pinned: a CPU build that pip takes from local disk. Left to resolve on its own, the
+# `torch>=2.10` of the export extra would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,openvino,dev]"
+echo "sam-edge set up in .venv ($(.venv/bin/python -c 'import sam_edge; print(sam_edge.__version__)'))" >&2
