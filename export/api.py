@@ -6,7 +6,12 @@ record. Every graph is validated against PyTorch before it gets its final name.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +78,63 @@ def graph_metadata(model: LoadedModel, part: str) -> GraphMetadata:
 
 def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", official_decoder: bool = False,
                  progress: Progress = print_progress) -> list[ValidationReport]:
-    """Write encoder + decoder (+ the official-interface decoder) to ``out_dir``; returns the reports."""
+    """Write encoder + decoder (+ the official-interface decoder) to ``out_dir``; returns the reports.
+
+    All graphs or none: they are staged in a hidden folder inside ``out_dir`` and renamed into place only
+    when every one has passed validation, so a failed or interrupted export leaves no subset of the graphs
+    (and no folder it created) behind.
+    """
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir)
+    created = _missing_folders(out_dir)
     out_dir = prepare_output_dir(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".sam-edge-export.", suffix=".partial", dir=out_dir))
+    succeeded = False
+    try:
+        reports = _export_parts(model, staging, fmt, official_decoder, progress)
+        _move_staged_files(staging, out_dir)
+        succeeded = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not succeeded:
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if still empty
+    return [dataclasses.replace(report, path=out_dir / report.path.name) for report in reports]
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for folder in (path, *path.absolute().parents):
+        try:
+            exists = folder.exists()
+        except OSError:  # a folder we may not look into counts as existing
+            exists = True
+        if exists:
+            break
+        missing.append(folder)
+    return missing
+
+
+def _export_parts(model: LoadedModel, staging: Path, fmt: str, official_decoder: bool,
+                  progress: Progress) -> list[ValidationReport]:
     parts = ["encoder", "decoder"] + (["decoder_official"] if official_decoder else [])
     reports = []
     for step, part in enumerate(parts, start=1):
         started = time.perf_counter()
         progress(f"[{step}/{len(parts)}] {part}")
-        reports += export_part(model, part, out_dir, fmt, progress)
+        reports += export_part(model, part, staging, fmt, progress)
         progress(f"  done in {time.perf_counter() - started:.1f} s")
     return reports
+
+
+def _move_staged_files(staging: Path, out_dir: Path) -> None:
+    """Rename every staged file into ``out_dir``: weights (.bin, .data) first, graph files (.onnx, .xml) last."""
+    files = [path for path in staging.iterdir() if path.is_file()]
+    for path in sorted(files, key=lambda path: path.suffix in (".onnx", ".xml")):
+        os.replace(path, out_dir / path.name)
 
 
 def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress: Progress) -> list[ValidationReport]:
@@ -99,7 +149,9 @@ def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress
         recipe = RECIPES[part]
         feeds = recipe.example_feeds(model.sam)
         expected = torch_reference(model.sam, part, feeds)
-        reports.append(export_openvino(onnx_path, out_dir / f"{name}.xml", metadata, feeds, expected, recipe.atol, progress))
+        xml_path = out_dir / f"{name}.xml"
+        reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
         if fmt == "openvino":
-            onnx_path.unlink()
+            onnx_path.unlink()  # only the intermediate: report just the files that stay
+            reports = reports[1:]
     return reports

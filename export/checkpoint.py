@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sam_edge.runtime.errors import CheckpointError, ModelFileError
 StateDict = dict[str, torch.Tensor]
 _WRAPPER_KEYS = ("model", "state_dict")
 _MAX_LISTED_KEYS = 5
+# Lines of torch's weights_only error that describe torch, not the file (one suggests weights_only=False).
+_TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
 
 
 def file_sha256(path: Path) -> str:
@@ -38,31 +41,54 @@ def read_state_dict(path: str | Path) -> StateDict:
         raise ModelFileError(f"checkpoint {path} does not exist or is not a file; expected a .pth/.pt state dict")
     try:
         loaded = _torch_load(path)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"checkpoint {path} holds objects other than tensors and was not unpickled "
-            f"(weights_only=True): {str(error).splitlines()[0]}; expected a plain state dict"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read (truncated or corrupt?): {str(error).splitlines()[0]}; "
-            "expected a torch.save'd state dict such as sam_vit_b_01ec64.pth"
-        ) from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+        raise _load_error(path, error) from None
     return _as_state_dict(loaded, path)
 
 
 def _torch_load(path: Path) -> object:
-    # mmap keeps a 2.5 GB vit_h checkpoint out of resident memory; pre-1.6 (non-zip) files can't be mapped.
-    if zipfile.is_zipfile(path):
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    # Warnings (e.g. "Detected pickle protocol 4") would add lines to a one-line CLI error.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # mmap keeps a 2.5 GB vit_h checkpoint out of resident memory; pre-1.6 (non-zip) files can't be mapped.
+        if zipfile.is_zipfile(path):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _load_error(path: Path, error: BaseException) -> CheckpointError:
+    """Tell a refused pickle (code or foreign objects) apart from a file that is not a checkpoint at all."""
+    reason = _error_reason(error)
+    if isinstance(error, pickle.UnpicklingError) and "GLOBAL" in str(error):
+        return CheckpointError(
+            f"checkpoint {path} holds Python objects other than tensors and was refused without running "
+            f"its code ({reason}); expected a plain state dict of tensors"
+        )
+    return CheckpointError(
+        f"checkpoint {path} cannot be read, truncated or not a PyTorch file ({reason}); "
+        "expected a torch.save'd state dict such as sam_vit_b_01ec64.pth"
+    )
+
+
+def _error_reason(error: BaseException) -> str:
+    """The informative sentence of a torch.load error, without torch's advice to disable weights_only."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    lines = [line.split("WeightsUnpickler error:")[-1].strip() for line in lines]
+    lines = [line for line in lines if line and not line.startswith(_TORCH_BOILERPLATE)]
+    if not lines:
+        return "the file ends early" if isinstance(error, EOFError) else type(error).__name__
+    refused_globals = [line for line in lines if "GLOBAL" in line]  # the name of what was refused
+    return (refused_globals or lines)[0].split(". ")[0].rstrip(".")
 
 
 def _as_state_dict(loaded: object, path: Path) -> StateDict:
     if isinstance(loaded, dict) and len(loaded) == 1 and next(iter(loaded)) in _WRAPPER_KEYS:
         loaded = next(iter(loaded.values()))  # tolerate {"model": state_dict} from training scripts
     if not isinstance(loaded, dict) or not loaded:
-        raise CheckpointError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict of tensors")
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict; "
+            "expected {name: tensor} as saved by torch.save(model.state_dict())"
+        )
     bad = [key for key, value in loaded.items() if not (isinstance(key, str) and isinstance(value, torch.Tensor))]
     if bad:
         raise CheckpointError(f"checkpoint {path} is not a state dict: entries {bad[:_MAX_LISTED_KEYS]} are not tensors")
@@ -140,8 +166,20 @@ def load_sam(checkpoint: str | Path, model_type: str | ModelSpec | None = None) 
         )
     problems = describe_mismatch(state_dict, spec)
     if problems:
-        hint = f"it fits {detected.name}; pass --model-type {detected.name}" if detected else "no known variant fits it"
-        raise CheckpointError(f"checkpoint {checkpoint} does not fit {spec.name} ({problems}); {hint}")
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit {spec.name} ({problems}); {_fit_hint(detected)}")
     model = Sam(spec)
     model.load_state_dict(state_dict, strict=True)
     return model.eval(), file_sha256(Path(checkpoint))
+
+
+def _fit_hint(detected: ModelSpec | None) -> str:
+    """Which variant the checkpoint does fit, phrased as what to pass instead."""
+    if detected is None:
+        return f"no known variant ({', '.join(OFFICIAL_SPECS)}) fits it"
+    if detected.name in OFFICIAL_SPECS:
+        return f"it fits {detected.name}; pass --model-type {detected.name} or leave it out to detect it"
+    vit = detected.encoder  # only ViTs are inferred from shapes (infer_vit_spec)
+    return (
+        f"it fits no official variant but a custom ViT (embed_dim {vit.embed_dim}, depth {vit.depth}, "
+        f"{vit.num_heads} heads); leave out --model-type to load it as detected"
+    )

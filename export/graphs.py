@@ -67,6 +67,12 @@ class GraphRecipe:
     interface: GraphInterface
     module_type: type[nn.Module]
     atol: float  # max abs difference accepted between the graph and PyTorch
+    output_atol: tuple[tuple[str, float], ...] = ()  # per-output exceptions to ``atol``
+
+    def tolerances(self) -> dict[str, float]:
+        """Output name -> max abs difference accepted against PyTorch."""
+        exceptions = dict(self.output_atol)
+        return {name: exceptions.get(name, self.atol) for name in self.interface.output_names}
 
     def example_feeds(self, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
         return example_feeds(self.interface.part, sam, seed)
@@ -96,5 +102,8 @@ def example_feeds(part: str, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
 RECIPES = {
     "encoder": GraphRecipe(ENCODER, EncoderGraph, atol=1e-3),
     "decoder": GraphRecipe(DECODER, DecoderGraph, atol=1e-4),
-    "decoder_official": GraphRecipe(DECODER_OFFICIAL, OfficialDecoderGraph, atol=1e-4),
+    # `masks` is low_res_masks resampled twice. ORT's Resize and torch round the float32 sampling coordinates
+    # differently (scale out/in vs in/out), so they drift by ~1e-7 x pixel index: the max diff grows with
+    # orig_im_size (1.5e-4 at 600x900 on random weights) while low_res_masks agrees to ~1e-5.
+    "decoder_official": GraphRecipe(DECODER_OFFICIAL, OfficialDecoderGraph, atol=1e-4, output_atol=(("masks", 1e-3),)),
 }

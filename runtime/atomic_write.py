@@ -11,17 +11,39 @@ from typing import Iterator
 from sam_edge.runtime.errors import OutputPathError
 
 
+def check_output_dir(directory: str | Path) -> Path:
+    """Fail early (one line) if ``directory`` cannot hold output; creates nothing.
+
+    An existing directory must be writable; a missing one needs its nearest existing parent to be.
+    Permissions are checked for the effective user, the one the writes will run as.
+    """
+    directory = Path(directory)
+    existing = next(path for path in (directory, *directory.absolute().parents) if _exists(path))
+    if existing is directory and not directory.is_dir():
+        raise OutputPathError(f"output {directory} is a file; expected a directory (existing or to be created)")
+    if not existing.is_dir():
+        raise OutputPathError(f"cannot create output directory {directory}: {existing} is a file")
+    effective_ids = os.access in os.supports_effective_ids
+    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=effective_ids):
+        where = "" if existing is directory else f" (cannot create it in {existing})"
+        raise OutputPathError(f"output directory {directory} is not writable{where}; expected a writable directory")
+    return directory
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a parent we may not search: then look further up
+        return False
+
+
 def prepare_output_dir(directory: str | Path) -> Path:
     """Create ``directory`` if needed; error (one line) if it is a file or not writable."""
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise OutputPathError(f"output {directory} is a file; expected a directory (existing or to be created)")
+    directory = check_output_dir(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputPathError(f"cannot create output directory {directory}: {error.strerror}") from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputPathError(f"output directory {directory} is not writable")
     return directory
 
 

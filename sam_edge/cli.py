@@ -15,8 +15,15 @@ from sam_edge.runtime.errors import SamEdgeError
 COMMANDS = (segment_cmd, export_cmd, info_cmd)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """Usage errors print one line and exit 2, like SamEdgeError (subcommand parsers inherit this)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sam-edge", description="Segment Anything on CPUs: export, run, benchmark.")
+    parser = ArgumentParser(prog="sam-edge", description="Segment Anything on CPUs: export, run, benchmark.")
     parser.add_argument("--version", action="version", version=f"sam-edge {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

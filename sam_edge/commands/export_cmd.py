@@ -1,0 +1,100 @@
+"""``sam-edge export``: an official checkpoint (or seeded random weights) -> validated ONNX / OpenVINO graphs.
+
+PyTorch is needed only here, so it is imported inside ``run``: the rest of the CLI works without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sam_edge.export.specs import OFFICIAL_SPECS
+from sam_edge.runtime.atomic_write import check_output_dir
+from sam_edge.runtime.errors import InvalidInputError, SamEdgeError
+
+# The same tuple as sam_edge.export.api.FORMATS (a test checks); repeated so parsing needs no torch.
+FORMATS = ("onnx", "openvino", "both")
+INSTALL_HINT = "pip install 'sam-edge[export]'"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a SAM checkpoint to validated ONNX / OpenVINO graphs",
+        description="Export encoder and decoder graphs, each validated against PyTorch before it is written. "
+        "Files appear under their final names only when every graph has passed.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, metavar="FILE", help="official-format state dict (.pth/.pt)")
+    source.add_argument("--random", choices=list(OFFICIAL_SPECS), metavar="MODEL_TYPE",
+                        help=f"official architecture with seeded random weights: {', '.join(OFFICIAL_SPECS)}")
+    parser.add_argument("--model-type", choices=list(OFFICIAL_SPECS),
+                        help="variant of --checkpoint (default: detected from its keys and shapes)")
+    parser.add_argument("--seed", type=int, help="seed of --random weights (default 0)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created if needed)")
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="graph format (default onnx)")
+    parser.add_argument("--official-decoder", action="store_true",
+                        help="also write the decoder with SAM's own ONNX interface (masks upsampled to orig_im_size)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    check_arguments(args)
+    check_output_dir(args.out)  # before loading: a 2.5 GB checkpoint should not be read for nothing
+    api = import_export_api()
+    if args.checkpoint is not None:
+        model = api.load_model(checkpoint=args.checkpoint, model_type=args.model_type)
+    else:
+        model = api.load_model(model_type=args.random, random_seed=args.seed)
+    api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
+    reports = api.export_model(model, args.out, args.format, args.official_decoder)
+    print_summary(args.out, reports)
+    return 0
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Options that only make sense with one source are errors with the other, not silently ignored."""
+    if args.random is not None and args.model_type is not None:
+        raise InvalidInputError("--model-type applies to --checkpoint; --random already names the model type")
+    if args.checkpoint is not None and args.seed is not None:
+        raise InvalidInputError("--seed applies to --random; a checkpoint brings its own weights")
+    if args.random is not None and args.seed is None:
+        args.seed = 0
+
+
+def import_export_api():
+    """sam_edge.export.api, or a one-line error naming the missing extra."""
+    for module, what in (("torch", "PyTorch"), ("onnx", "onnx")):
+        try:
+            __import__(module)
+        except ImportError:
+            raise SamEdgeError(f"export needs {what}: {INSTALL_HINT}") from None
+    from sam_edge.export import api
+
+    return api
+
+
+def artifact_files(report_path: Path) -> list[Path]:
+    """A graph file and the weight file that goes with it (.bin for OpenVINO, .onnx.data for large ONNX)."""
+    companions = [report_path.with_suffix(".bin"), report_path.with_name(report_path.name + ".data")]
+    return [report_path] + [path for path in companions if path.is_file()]
+
+
+def format_size(size: int) -> str:
+    for unit in ("B", "kB", "MB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.2f} GB"
+
+
+def print_summary(out_dir: Path, reports) -> None:
+    """What was written (stdout, so scripts can read it), with sizes and the worst validation difference."""
+    files = [(path, report) for report in reports for path in artifact_files(report.path)]
+    total = sum(path.stat().st_size for path, _ in files)
+    print(f"wrote {len(files)} files ({format_size(total)}) to {out_dir}:")
+    width = max(len(path.name) for path, _ in files)
+    for path, report in files:
+        check = f"  max abs diff {max(report.max_abs_diff.values()):.1e}" if path == report.path else ""
+        print(f"  {path.name:<{width}}  {format_size(path.stat().st_size):>9}{check}")
