@@ -44,10 +44,13 @@ def physical_core_count() -> int:
 def resolve_threads(threads: int | None) -> int:
     """Explicit value, else $SAM_EDGE_THREADS, else the physical core count."""
     if threads is None:
-        threads = int(os.environ.get("SAM_EDGE_THREADS", "0")) or physical_core_count()
-    if threads < 1:
-        raise InvalidInputError(f"threads must be a positive integer; got {threads}")
-    return threads
+        text = os.environ.get("SAM_EDGE_THREADS", "").strip() or "0"
+        if not text.lstrip("-").isdigit():
+            raise InvalidInputError(f"SAM_EDGE_THREADS must be a positive integer (or unset for all physical cores); got {text!r}")
+        threads = int(text) or physical_core_count()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise InvalidInputError(f"threads must be a positive integer; got {threads!r}")
+    return int(threads)
 
 
 class OnnxRuntimeBackend:

@@ -51,9 +51,12 @@ class ImageEmbedding:
         """Read an .npz written by :meth:`save`; errors name what is missing or malformed."""
         path = Path(path)
         if not path.is_file():
-            raise InputFileError(f"embedding file {path} does not exist")
+            raise InputFileError(f"embedding file {path} {'is not a file' if path.exists() else 'does not exist'}; expected an .npz written by save")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            data = np.load(path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz archive")
+            with data:
                 fields = {key: data[key] for key in data.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
             raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({error})") from None
@@ -64,6 +67,10 @@ class ImageEmbedding:
         embedding = fields["embeddings"]
         if embedding.dtype != np.float32 or embedding.ndim != 4 or embedding.shape[0] != 1:
             raise InvalidInputError(f"{path}: embeddings must be float32 [1, C, h, w]; got {embedding.dtype} {embedding.shape}")
+        for key in ("original_size", "input_size"):
+            size = fields[key]
+            if size.shape != (2,) or size.dtype.kind not in "iu" or (size < 1).any():
+                raise InvalidInputError(f"{path}: {key} must be two positive integers (H, W); got {size.tolist()}")
         return ImageEmbedding(
             embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
             str(fields["model_id"]), str(fields["model_type"]),

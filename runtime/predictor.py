@@ -14,7 +14,7 @@ import numpy as np
 
 from sam_edge.runtime.backends import Backend, open_backend
 from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
-from sam_edge.runtime.errors import ModelFileError, NoImageSetError
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from sam_edge.runtime.mask_stats import stability_score
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
@@ -101,6 +101,7 @@ class SamPredictor:
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
         """Use a precomputed embedding (e.g. ImageEmbedding.load); refused if another model made it."""
         check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
+        _check_embedding_fits(embedding, self.metadata)
         self._embedding = embedding
         self._upscale = mask_upscale_matrices(embedding.original_size, embedding.input_size, self.metadata.image_size)
 
@@ -134,6 +135,19 @@ class SamPredictor:
         if self._embedding is None:
             raise NoImageSetError("no image set: call set_image(image) or set_image_embedding(embedding) before predict")
         return self._embedding
+
+
+def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:
+    """Shape, dtype and frames of a (possibly hand-made) embedding, so the decoder never sees a bad feed."""
+    array, expected = embedding.embeddings, tuple(meta.embedding_shape)
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.shape != expected:
+        got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
+        raise InvalidInputError(f"image embeddings must be float32 {list(expected)} for {meta.model_id}; got {got}")
+    if len(embedding.original_size) != 2 or tuple(embedding.input_size) != preprocess_shape(*embedding.original_size, meta.image_size):
+        raise InvalidInputError(
+            f"embedding sizes do not fit together: original_size {embedding.original_size} resized to a longest side of "
+            f"{meta.image_size} is not input_size {embedding.input_size}; use an embedding made by set_image / save"
+        )
 
 
 def _as_metadata(embedding: ImageEmbedding) -> GraphMetadata:

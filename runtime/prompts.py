@@ -39,9 +39,13 @@ class DecoderFeeds:
 
 def _as_float_array(value, name: str, shape_text: str) -> np.ndarray:
     try:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value)
+        if array.dtype.kind not in "buifO":  # complex, strings, bytes, records: never coordinates
+            raise TypeError(array.dtype)
+        array = array.astype(np.float64)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be numeric, shaped {shape_text}; got {type(value).__name__}") from None
+        got = f"a {value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+        raise InvalidInputError(f"{name} must be real numbers, shaped {shape_text}; got {got}") from None
     if not np.all(np.isfinite(array)):
         raise InvalidInputError(f"{name} contains NaN or inf; expected finite pixel coordinates")
     return array
@@ -56,8 +60,9 @@ def check_points(coords, labels, original_size: tuple[int, int], batched: bool) 
     labels = _as_float_array(labels, "point_labels", shape_text[:-4] + "]")
     if not batched:
         coords, labels = coords[None], labels[None]
-    if coords.ndim != 3 or coords.shape[-1] != 2 or coords.shape[1] == 0:
-        raise InvalidInputError(f"point_coords must be shaped {shape_text} with N >= 1; got shape {coords.shape[int(not batched):]}")
+    if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape:
+        counts = "B >= 1 and N >= 1" if batched else "N >= 1"
+        raise InvalidInputError(f"point_coords must be shaped {shape_text} with {counts}; got shape {coords.shape[int(not batched):]}")
     if labels.shape != coords.shape[:2]:
         raise InvalidInputError(f"point_labels must be shaped {coords.shape[int(not batched):2]} to match point_coords; got {labels.shape[int(not batched):]}")
     if not np.isin(labels, (0, 1)).all():
@@ -71,8 +76,10 @@ def check_boxes(boxes, original_size: tuple[int, int], batched: bool) -> np.ndar
     boxes = _as_float_array(boxes, "box", "[B, 4]" if batched else "[4]")
     if not batched:
         boxes = boxes.reshape(1, -1) if boxes.ndim == 1 else boxes
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise InvalidInputError(f"box must hold x0, y0, x1, y1 ({'[B, 4]' if batched else '[4]'}); got shape {boxes.shape}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
+        raise InvalidInputError(f"box must hold x0, y0, x1, y1 ({'[B, 4] with B >= 1' if batched else '[4]'}); got shape {boxes.shape}")
+    if not batched and boxes.shape[0] != 1:
+        raise InvalidInputError(f"predict takes one box [4]; got {boxes.shape[0]} boxes - pass boxes [B, 4] to predict_batch")
     if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
         raise InvalidInputError(f"box must have x1 >= x0 and y1 >= y0 (x0, y0, x1, y1 order); got {boxes.tolist()}")
     _check_inside(boxes.reshape(-1, 2, 2), original_size, "box")
@@ -97,7 +104,8 @@ def check_mask_input(mask_input, batch: int) -> np.ndarray:
         )
     array = array.reshape(-1, 1, LOW_RES_SIDE, LOW_RES_SIDE)
     if array.shape[0] not in (1, batch):
-        raise InvalidInputError(f"mask_input holds {array.shape[0]} masks for {batch} prompts; give 1 or {batch}")
+        accepted = "1" if batch == 1 else f"1 (shared) or {batch} (one per prompt)"
+        raise InvalidInputError(f"mask_input holds {array.shape[0]} masks for {batch} prompt(s); give {accepted}")
     return np.broadcast_to(array, (batch, 1, LOW_RES_SIDE, LOW_RES_SIDE)).copy()
 
 

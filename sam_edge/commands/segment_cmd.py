@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.errors import InvalidInputError, OutputPathError
 
 
 def parse_point(text: str) -> tuple[float, float, int]:
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.point and args.box is None:
         raise InvalidInputError("no prompt: give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
+    check_output_paths(args)
     rgb = load_image(args.image)
     model_dir = resolve_model_dir(args.model)
     predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads,
@@ -94,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
     write_outputs(args, rgb, result, best, coords, labels, {"encoder_ms": encoder_ms, "decoder_ms": decoder_ms},
                   predictor.metadata.model_id)
     return 0
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse output paths that are directories before any model runs (the writers would only fail at the end)."""
+    for option in ("out", "overlay", "json", "save_embedding"):
+        path = getattr(args, option)
+        if path is not None and path.is_dir():
+            flag = "--" + option.replace("_", "-")
+            raise OutputPathError(f"{flag} {path} is a directory; expected the path of a file to write")
 
 
 def write_outputs(args, rgb, result, best, coords, labels, timings, model_id) -> None:

@@ -1,0 +1,393 @@
+"""SamPredictor on exported vit_small graphs: batching, outputs, backends, embeddings, cache and bad input.
+
+Parity with the official predictor is in test_runtime_parity.py; these tests check the runtime's own
+contracts (design.md, issue 3) on the sample image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from golden_data import golden_spec
+from sam_edge.runtime.backends import physical_core_count
+from sam_edge.runtime.embedding import ImageEmbedding
+from sam_edge.runtime.errors import (
+    InputFileError, InvalidInputError, ModelFileError, ModelMismatchError, NoImageSetError, SamEdgeError,
+)
+from sam_edge.runtime.predictor import SamPredictor
+
+SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
+ATOL = 1e-4
+NEAR_ZERO = 1e-3
+POINT = ([[360, 265]], [1])
+
+
+def decoder_path(model_dir: Path) -> Path:
+    return next(model_dir.glob("*.decoder.fp32.onnx"))
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def assert_same_prediction(got, expected) -> None:
+    """Two predictions made with return_logits=True agree: scores and logits within ATOL, masks except at ~0."""
+    np.testing.assert_allclose(got.scores, expected.scores, atol=ATOL)
+    np.testing.assert_allclose(got.low_res_logits, expected.low_res_logits, atol=ATOL)
+    np.testing.assert_allclose(got.masks, expected.masks, atol=ATOL)
+    differing = (got.masks > 0) != (expected.masks > 0)
+    assert np.abs(expected.masks[differing]).max(initial=0) < NEAR_ZERO, "confident pixels differ"
+
+
+def batch_item(batch, index: int):
+    return dataclasses.replace(batch, **{f.name: getattr(batch, f.name)[index] for f in dataclasses.fields(batch)})
+
+
+def count_encoder_runs(predictor: SamPredictor) -> list[int]:
+    """Wrap the encoder backend's run(); the returned list's length is the number of encoder runs."""
+    calls, run = [], predictor.encoder.run
+
+    def counting_run(output_names, feeds):
+        calls.append(1)
+        return run(output_names, feeds)
+
+    predictor.encoder.run = counting_run
+    return calls
+
+
+def expect_error(error_class, words: str, call) -> SamEdgeError:
+    """``call()`` raises ``error_class`` (a SamEdgeError, never a raw numpy/onnxruntime error) naming ``words``."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - anything else must fail the test with its type
+        assert isinstance(error, SamEdgeError), f"raw {type(error).__module__}.{type(error).__name__}: {error}"
+        assert isinstance(error, error_class), f"{type(error).__name__}: {error}"
+        assert words in str(error), f"{words!r} not in: {error}"
+        return error
+    pytest.fail(f"no error raised; expected {error_class.__name__}")
+
+
+@pytest.fixture(scope="module")
+def model_dir(exported_golden_model) -> Path:
+    return exported_golden_model("vit_small")
+
+
+@pytest.fixture(scope="module")
+def sample_rgb() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir, sample_rgb) -> SamPredictor:
+    """One onnxruntime predictor with the sample image set; tests must not change its image."""
+    predictor = SamPredictor(model_dir, threads=2)
+    predictor.set_image(sample_rgb)
+    return predictor
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tmp_path_factory) -> Path:
+    """The same architecture with other weights (seed 7), ONNX only."""
+    from sam_edge.export.api import export_model, load_model
+
+    out_dir = tmp_path_factory.mktemp("model_seed7")
+    export_model(load_model(model_type=golden_spec("vit_small"), random_seed=7), out_dir, fmt="onnx",
+                 progress=lambda message: None)
+    return out_dir
+
+
+# predict_batch: B prompts in one call == B calls
+
+BOXES = np.array([[300, 200, 420, 330], [50, 60, 250, 300], [400, 100, 639, 479]], np.float32)
+POINT_SETS = np.array([[[360, 265], [100, 100]], [[200, 300], [500, 400]], [[50, 50], [600, 50]]], np.float32)
+POINT_LABELS = np.array([[1, 0], [1, 1], [1, 0]], np.float32)
+
+
+def test_batch_of_boxes_equals_one_call_per_box(predictor):
+    batch = predictor.predict_batch(boxes=BOXES, return_logits=True)
+    assert batch.masks.shape == (3, 3, 480, 640)
+    for index, box in enumerate(BOXES):
+        assert_same_prediction(batch_item(batch, index), predictor.predict(box=box, return_logits=True))
+
+
+def test_batch_of_point_sets_equals_one_call_per_set(predictor):
+    batch = predictor.predict_batch(POINT_SETS, POINT_LABELS, multimask_output=False, return_logits=True)
+    assert batch.scores.shape == (3, 1)
+    for index in range(3):
+        single = predictor.predict(POINT_SETS[index], POINT_LABELS[index], multimask_output=False, return_logits=True)
+        assert_same_prediction(batch_item(batch, index), single)
+
+
+def test_batch_of_boxes_with_points(predictor):
+    batch = predictor.predict_batch(POINT_SETS[:2, :1], POINT_LABELS[:2, :1], BOXES[:2], multimask_output=False,
+                                    return_logits=True)
+    for index in range(2):
+        single = predictor.predict(POINT_SETS[index, :1], POINT_LABELS[index, :1], BOXES[index],
+                                   multimask_output=False, return_logits=True)
+        assert_same_prediction(batch_item(batch, index), single)
+    # the point really is part of the prompt: a box alone decodes differently
+    box_only = predictor.predict(box=BOXES[0], multimask_output=False, return_logits=True)
+    assert not np.allclose(box_only.low_res_logits, batch.low_res_logits[0], atol=1e-2)
+
+
+def test_one_mask_input_is_broadcast_over_the_batch(predictor):
+    previous = predictor.predict(*POINT, multimask_output=False).low_res_logits  # [1, 256, 256]
+    batch = predictor.predict_batch(boxes=BOXES[:2], mask_input=previous, multimask_output=False, return_logits=True)
+    for index in range(2):
+        single = predictor.predict(box=BOXES[index], mask_input=previous, multimask_output=False, return_logits=True)
+        assert_same_prediction(batch_item(batch, index), single)
+
+
+# Outputs
+
+def test_multimask_gives_three_masks_single_gives_one(predictor):
+    multi = predictor.predict(*POINT, multimask_output=True)
+    single = predictor.predict(*POINT, multimask_output=False)
+    assert (multi.masks.shape, multi.scores.shape, multi.low_res_logits.shape) == ((3, 480, 640), (3,), (3, 256, 256))
+    assert (single.masks.shape, single.scores.shape, single.low_res_logits.shape) == ((1, 480, 640), (1,), (1, 256, 256))
+    assert multi.masks.dtype == np.bool_ and multi.scores.dtype == np.float32 and multi.low_res_logits.dtype == np.float32
+    # tokens 1..3 for multimask, token 0 for a single mask: different masks
+    assert all(not np.array_equal(single.low_res_logits[0], logits) for logits in multi.low_res_logits)
+
+
+def test_logits_threshold_to_the_masks_and_give_the_stability_scores(predictor):
+    masks, scores, low_res = predictor.predict(*POINT)  # Prediction unpacks like SamPredictor's tuple
+    with_logits = predictor.predict(*POINT, return_logits=True)
+    logits = with_logits.masks
+    assert logits.dtype == np.float32 and logits.shape == masks.shape
+    np.testing.assert_array_equal(logits > 0, masks)
+    np.testing.assert_array_equal(with_logits.scores, scores)
+    stability = with_logits.stability_scores
+    assert stability.shape == (3,) and stability.dtype == np.float32
+    assert ((stability >= 0) & (stability <= 1)).all()
+    expected = (logits > 1).sum(axis=(1, 2)) / np.maximum((logits > -1).sum(axis=(1, 2)), 1)
+    np.testing.assert_allclose(stability, expected, atol=1e-6)
+
+
+def test_low_res_logits_feed_back_as_mask_input(predictor):
+    first = predictor.predict(*POINT)
+    best = int(np.argmax(first.scores))
+    refined = predictor.predict(*POINT, mask_input=first.low_res_logits[best][None], multimask_output=False)
+    plain = predictor.predict(*POINT, multimask_output=False)
+    assert refined.masks.shape == (1, 480, 640) and np.isfinite(refined.low_res_logits).all()
+    assert not np.allclose(refined.low_res_logits, plain.low_res_logits, atol=1e-2), "mask_input was ignored"
+
+
+# Backends
+
+def test_openvino_gives_the_masks_of_onnxruntime(model_dir, sample_rgb, predictor):
+    openvino = SamPredictor(model_dir, backend="openvino", threads=2)
+    assert openvino.decoder.path.suffix == ".xml"
+    openvino.set_image(sample_rgb)
+    prompts = [dict(point_coords=[[360, 265]], point_labels=[1]), dict(box=BOXES[0]),
+               dict(point_coords=[[200, 300], [500, 400]], point_labels=[1, 0]),
+               dict(point_coords=[[350, 260]], point_labels=[1], box=BOXES[0])]
+    for prompt in prompts:
+        expected, got = predictor.predict(**prompt), openvino.predict(**prompt)
+        np.testing.assert_allclose(got.scores, expected.scores, atol=1e-3, err_msg=str(prompt))
+        for got_mask, expected_mask in zip(got.masks, expected.masks):
+            assert mask_iou(got_mask, expected_mask) >= 0.999, prompt
+
+
+# Embeddings
+
+def test_saved_embedding_decodes_without_an_encoder(predictor, model_dir, tmp_path):
+    path = predictor.get_image_embedding().save(tmp_path / "sample.npz")
+    decoder_only = SamPredictor(decoder=decoder_path(model_dir), threads=2)
+    assert decoder_only.encoder is None
+    expect_error(ModelFileError, "set_image_embedding", lambda: decoder_only.set_image(SAMPLE))
+    loaded = ImageEmbedding.load(path)
+    assert (loaded.original_size, loaded.input_size) == ((480, 640), (768, 1024))
+    decoder_only.set_image_embedding(loaded)
+    expected, got = predictor.predict(*POINT), decoder_only.predict(*POINT)
+    np.testing.assert_array_equal(got.masks, expected.masks)
+    np.testing.assert_allclose(got.scores, expected.scores, atol=1e-6)
+
+
+def test_embedding_of_another_model_is_refused(predictor, other_model_dir):
+    other = SamPredictor(other_model_dir, threads=2)
+    other_embedding = other.set_image(np.zeros((48, 64, 3), np.uint8))
+    error = expect_error(ModelMismatchError, "different models", lambda: predictor.set_image_embedding(other_embedding))
+    assert other.metadata.model_id in str(error) and predictor.metadata.model_id in str(error)
+    assert predictor.get_image_embedding().original_size == (480, 640)  # the sample is still set
+
+
+def test_encoder_and_decoder_of_different_models_are_refused(model_dir, other_model_dir):
+    encoder = next(model_dir.glob("*.encoder.fp32.onnx"))
+    expect_error(ModelMismatchError, "different models",
+                 lambda: SamPredictor(encoder=encoder, decoder=decoder_path(other_model_dir), threads=2))
+
+
+def test_embedding_that_does_not_fit_the_decoder_is_refused(predictor):
+    embedding = predictor.get_image_embedding()
+    small = dataclasses.replace(embedding, embeddings=embedding.embeddings[:, :, :32, :32].copy())
+    expect_error(InvalidInputError, "float32 [1, 256, 64, 64]", lambda: predictor.set_image_embedding(small))
+    wrong_frame = dataclasses.replace(embedding, original_size=(480, 480))
+    expect_error(InvalidInputError, "input_size", lambda: predictor.set_image_embedding(wrong_frame))
+    assert predictor.get_image_embedding() is embedding
+
+
+def write_truncated(path: Path, embedding: ImageEmbedding) -> None:
+    embedding.save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def write_npy(path: Path, embedding: ImageEmbedding) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, embedding.embeddings)
+
+
+def write_without_model_id(path: Path, embedding: ImageEmbedding) -> None:
+    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480, 640]), input_size=np.array([768, 1024]))
+
+
+def write_one_sided_size(path: Path, embedding: ImageEmbedding) -> None:
+    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480]), input_size=np.array([768, 1024]),
+             model_id=np.str_(embedding.model_id), model_type=np.str_(embedding.model_type))
+
+
+@pytest.mark.parametrize("write, error_class, words", [
+    (None, InputFileError, "does not exist"),
+    (write_truncated, InvalidInputError, "not a sam-edge embedding"),
+    (lambda path, embedding: path.write_bytes(b"not an npz"), InvalidInputError, "not a sam-edge embedding"),
+    (write_npy, InvalidInputError, "not an .npz archive"),
+    (write_without_model_id, InvalidInputError, "lacks model_id, model_type"),
+    (write_one_sided_size, InvalidInputError, "original_size must be two positive integers"),
+], ids=["missing", "truncated", "garbage", "npy", "no-model-id", "bad-size"])
+def test_bad_embedding_files(predictor, tmp_path, write, error_class, words):
+    path = tmp_path / "embedding.npz"
+    if write is not None:
+        write(path, predictor.get_image_embedding())
+    expect_error(error_class, words, lambda: ImageEmbedding.load(path))
+
+
+# Cache
+
+def test_same_image_runs_the_encoder_once(model_dir, sample_rgb):
+    predictor = SamPredictor(model_dir, threads=2, cache_size=4)
+    runs = count_encoder_runs(predictor)
+    first = predictor.set_image(sample_rgb)
+    assert predictor.set_image(sample_rgb.copy()) is first and len(runs) == 1
+    flipped = predictor.set_image(np.ascontiguousarray(sample_rgb[::-1]))
+    assert len(runs) == 2 and not np.array_equal(flipped.embeddings, first.embeddings)
+    assert predictor.set_image(sample_rgb) is first and len(runs) == 2
+
+
+def test_cache_capacity_one_evicts_the_older_image(model_dir, sample_rgb):
+    predictor = SamPredictor(model_dir, threads=2, cache_size=1)
+    runs = count_encoder_runs(predictor)
+    for image in (sample_rgb, sample_rgb[::-1], sample_rgb):
+        predictor.set_image(np.ascontiguousarray(image))
+    assert len(runs) == 3 and len(predictor.cache) == 1
+
+
+def test_path_pil_image_and_array_share_one_cache_entry(model_dir, sample_rgb):
+    predictor = SamPredictor(model_dir, threads=2)
+    runs = count_encoder_runs(predictor)
+    with Image.open(SAMPLE) as pil_image:
+        embeddings = [predictor.set_image(image) for image in (SAMPLE, str(SAMPLE), pil_image, sample_rgb)]
+    assert len(runs) == 1 and len(predictor.cache) == 1
+    assert all(embedding is embeddings[0] for embedding in embeddings)
+
+
+# Bad input: one family of errors whose messages say what is accepted
+
+BAD_PROMPTS = {
+    "point outside": (dict(point_coords=[[641, 10]], point_labels=[1]), "0 <= x <= 640"),
+    "negative point": (dict(point_coords=[[10, -1]], point_labels=[1]), "0 <= y <= 480"),
+    "nan point": (dict(point_coords=[[np.nan, 10]], point_labels=[1]), "NaN or inf"),
+    "inf point": (dict(point_coords=[[10, np.inf]], point_labels=[1]), "NaN or inf"),
+    "label 2": (dict(point_coords=[[10, 10]], point_labels=[2]), "1 (foreground) or 0 (background)"),
+    "label -1": (dict(point_coords=[[10, 10]], point_labels=[-1]), "1 (foreground) or 0 (background)"),
+    "box x1 < x0": (dict(box=[300, 100, 200, 200]), "x1 >= x0"),
+    "box y1 < y0": (dict(box=[100, 300, 200, 200]), "y1 >= y0"),
+    "box outside": (dict(box=[100, 100, 700, 200]), "0 <= x <= 640"),
+    "empty prompt": (dict(), "empty prompt"),
+    "mask only": (dict(mask_input=np.zeros((1, 256, 256), np.float32)), "empty prompt"),
+    "coords [N, 3]": (dict(point_coords=[[10, 10, 1]], point_labels=[1]), "[N, 2]"),
+    "no points": (dict(point_coords=np.zeros((0, 2)), point_labels=np.zeros(0)), "N >= 1"),
+    "labels length": (dict(point_coords=[[10, 10], [20, 20]], point_labels=[1]), "to match point_coords"),
+    "labels missing": (dict(point_coords=[[10, 10]]), "point_labels must be given"),
+    "text coords": (dict(point_coords="10,10", point_labels=[1]), "real numbers"),
+    "complex coords": (dict(point_coords=np.array([[10 + 1j, 10]]), point_labels=[1]), "real numbers"),
+    "mask 128": (dict(point_coords=[[10, 10]], point_labels=[1], mask_input=np.zeros((1, 128, 128))), "[1, 256, 256]"),
+    "two masks": (dict(point_coords=[[10, 10]], point_labels=[1], mask_input=np.zeros((2, 1, 256, 256))),
+                  "holds 2 masks for 1 prompt(s); give 1"),
+    "two boxes": (dict(box=BOXES[:2]), "predict_batch"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_PROMPTS)
+def test_bad_prompt(predictor, name):
+    prompt, words = BAD_PROMPTS[name]
+    expect_error(InvalidInputError, words, lambda: predictor.predict(**prompt))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(point_coords=np.zeros((0, 1, 2)), point_labels=np.zeros((0, 1))), "B >= 1"),
+    (dict(boxes=np.zeros((0, 4))), "B >= 1"),
+    (dict(point_coords=POINT_SETS[:2], point_labels=POINT_LABELS[:2], boxes=BOXES), "different numbers of prompts"),
+    (dict(point_coords=POINT_SETS[0], point_labels=POINT_LABELS[0]), "[B, N, 2]"),
+], ids=["no point sets", "no boxes", "unequal B", "unbatched points"])
+def test_bad_batch(predictor, kwargs, words):
+    expect_error(InvalidInputError, words, lambda: predictor.predict_batch(**kwargs))
+
+
+def test_predict_before_set_image(model_dir, predictor):
+    fresh = SamPredictor(model_dir, threads=2)
+    expect_error(NoImageSetError, "set_image", lambda: fresh.predict(*POINT))
+    fresh.set_image_embedding(predictor.get_image_embedding())
+    fresh.reset_image()
+    expect_error(NoImageSetError, "set_image", lambda: fresh.predict(*POINT))
+    expect_error(NoImageSetError, "set_image", fresh.get_image_embedding)
+
+
+def test_model_dir_missing_its_decoder(model_dir, tmp_path):
+    broken = shutil.copytree(model_dir, tmp_path / "broken")
+    decoder_path(broken).unlink()
+    expect_error(ModelFileError, "missing the decoder graph", lambda: SamPredictor(broken, threads=2))
+
+
+def test_missing_model_dir(tmp_path):
+    expect_error(ModelFileError, "does not exist", lambda: SamPredictor(tmp_path / "no-such-model", threads=2))
+
+
+def test_image_above_the_pixel_limit(model_dir, sample_rgb):
+    small_limit = SamPredictor(model_dir, threads=2, max_pixels=640 * 480 - 1)
+    expect_error(InvalidInputError, "above the limit", lambda: small_limit.set_image(SAMPLE))
+    expect_error(InvalidInputError, "above the limit", lambda: small_limit.set_image(sample_rgb))
+
+
+def test_corrupt_image_file(predictor, tmp_path):
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(SAMPLE.read_bytes()[:2000])
+    expect_error(InvalidInputError, "corrupt or truncated", lambda: predictor.set_image(truncated))
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    expect_error(InvalidInputError, "PNG, JPEG", lambda: predictor.set_image(text))
+    assert predictor.get_image_embedding().original_size == (480, 640)
+
+
+# Threads
+
+@pytest.mark.parametrize("threads", [0, -1, "2", 1.5])
+def test_bad_thread_counts(model_dir, threads):
+    expect_error(InvalidInputError, "positive integer", lambda: SamPredictor(model_dir, threads=threads))
+
+
+def test_bad_thread_environment(model_dir, monkeypatch):
+    monkeypatch.setenv("SAM_EDGE_THREADS", "many")
+    expect_error(InvalidInputError, "SAM_EDGE_THREADS", lambda: SamPredictor(model_dir))
+
+
+def test_physical_core_count():
+    cores = physical_core_count()
+    assert isinstance(cores, int) and 1 <= cores <= len(os.sched_getaffinity(0))
