@@ -42,7 +42,19 @@ class TinyViTSpec:
     kind: str = "tiny_vit"
 
 
-EncoderSpec = Union[ViTSpec, TinyViTSpec]
+@dataclass(frozen=True)
+class NanoSpec:
+    """sam-edge's own CPU-first encoder (export/modeling/nano_encoder.py), trained here."""
+
+    channels: tuple[int, int, int, int] = (32, 64, 128, 192)  # at strides 4, 8, 16, 32
+    depths: tuple[int, int, int] = (1, 2, 2)  # conv blocks at 1/8 and 1/16, attention blocks at 1/32
+    num_heads: int = 6
+    expansion: int = 2
+    mlp_ratio: int = 2
+    kind: str = "nano"
+
+
+EncoderSpec = Union[ViTSpec, TinyViTSpec, NanoSpec]
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,7 @@ class ModelSpec:
     def from_dict(record: dict) -> "ModelSpec":
         """Inverse of :meth:`to_dict`; raises InvalidInputError on an unknown encoder kind."""
         encoder_record = dict(record["encoder"])
-        encoder_types = {"vit": ViTSpec, "tiny_vit": TinyViTSpec}
+        encoder_types = {"vit": ViTSpec, "tiny_vit": TinyViTSpec, "nano": NanoSpec}
         kind = encoder_record.get("kind")
         if kind not in encoder_types:
             raise InvalidInputError(f"unknown encoder kind {kind!r}; expected one of {sorted(encoder_types)}")
@@ -111,6 +123,11 @@ OFFICIAL_SPECS: dict[str, ModelSpec] = {
         TinyViTSpec(embed_dims=(64, 128, 160, 320), depths=(2, 2, 6, 2), num_heads=(2, 4, 5, 10), window_sizes=(7, 7, 14, 7)),
         official_file="mobile_sam.pt",
     ),
+    # sam-edge's own default model, trained here on generated scenes (train/train_nano.py). The
+    # decoder keeps SAM's architecture; its token MLP is 1024 wide instead of 2048 so that the model
+    # ships as fp32 ONNX + OpenVINO IR within 30 MB of package data (the MLP only sees ~7 tokens, so
+    # this saves 4 MB of weights and almost no compute).
+    "nano": ModelSpec("nano", NanoSpec(), DecoderSpec(transformer_mlp_dim=1024)),
 }
 
 

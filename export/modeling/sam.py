@@ -24,7 +24,11 @@ def build_image_encoder(spec: ModelSpec) -> nn.Module:
         from sam_edge.export.modeling.tiny_vit import TinyViTEncoder
 
         return TinyViTEncoder(spec.encoder, spec.image_size, out_chans)
-    raise ValueError(f"unknown encoder kind {spec.encoder.kind!r}; expected 'vit' or 'tiny_vit'")
+    if spec.encoder.kind == "nano":
+        from sam_edge.export.modeling.nano_encoder import NanoEncoder
+
+        return NanoEncoder(spec.encoder, spec.image_size, out_chans)
+    raise ValueError(f"unknown encoder kind {spec.encoder.kind!r}; expected 'vit', 'tiny_vit' or 'nano'")
 
 
 class Sam(nn.Module):
@@ -38,6 +42,14 @@ class Sam(nn.Module):
             spec.decoder.transformer_dim, spec.embedding_size, spec.image_size, spec.decoder.mask_in_chans
         )
         self.mask_decoder = MaskDecoder(spec.decoder)
+
+    def set_image_size(self, image_size: int) -> None:
+        """Run at another square input size (multi-resolution training of size-agnostic encoders).
+
+        Prompts are then in a frame whose longest side is ``image_size`` and the grid is image_size/16.
+        """
+        self.prompt_encoder.image_size = image_size
+        self.prompt_encoder.embedding_size = image_size // 16
 
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
         """Normalized, padded image [1, 3, S, S] -> image embeddings [1, 256, S/16, S/16]."""
