@@ -1,0 +1,190 @@
+"""Train sam-edge's default model ("nano") from scratch on generated scenes, with SAM's recipe.
+
+    python train/train_nano.py --out runs/nano --hours 4            # start (refuses to overwrite)
+    python train/train_nano.py --out runs/nano --hours 4 --resume   # continue after an interruption
+
+Each step: one scene (seed training_seed(step)), up to --instances instances, each prompted by a fg
+point or a jittered box, then --rounds correction clicks from the previous error region with the
+previous low-res logits as mask input. Ambiguous (one-point) prompts train the best of the three
+multimask outputs; focal + dice (20:1) on masks, MSE on the IoU head. The schedule is driven by
+wall-clock progress through the --hours budget, so a resumed run continues the same curve. Most
+training runs at --image-size (512, 4x cheaper); the last --finetune-fraction runs at 1024.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from data import make_sample  # noqa: E402
+from losses import round_loss  # noqa: E402
+from prompt_sampling import correction_clicks, first_prompts  # noqa: E402
+
+from sam_edge.export.modeling.sam import Sam  # noqa: E402
+from sam_edge.export.specs import get_spec  # noqa: E402
+from sam_edge.scenes import training_seed  # noqa: E402
+
+CHECKPOINT = "last.pt"
+LOG = "log.jsonl"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="run directory (checkpoint + log)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    mode.add_argument("--force", action="store_true", help="start over, replacing OUT/last.pt")
+    parser.add_argument("--hours", type=float, default=4.0, help="total wall-clock budget across resumes")
+    parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
+    parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
+    parser.add_argument("--instances", type=int, default=8, help="instances (prompts) per scene and step")
+    parser.add_argument("--rounds", type=int, default=3, help="correction-click rounds after the first prompt")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--warmup-steps", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--log-every", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation seed (scenes come from training_seed(step))")
+    return parser.parse_args(argv)
+
+
+def learning_rate(args, step: int, progress: float) -> float:
+    warmup = min(1.0, (step + 1) / args.warmup_steps)
+    return args.lr * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def decode_group(sam: Sam, embedding, coords, labels, previous, targets, multimask: bool):
+    """One decoder call for prompts sharing a layout; returns (loss, chosen logits [K, 1, h, w], IoU [K])."""
+    count = len(coords)
+    if previous is None:
+        mask_input = torch.zeros((count, 1) + targets.shape[-2:])
+        has_mask = torch.zeros(count)
+    else:
+        mask_input, has_mask = previous, torch.ones(count)
+    logits, iou_pred = sam.decode(embedding, torch.from_numpy(coords), torch.from_numpy(labels), mask_input, has_mask)
+    multimask_flags = torch.full((count,), multimask, dtype=torch.bool)
+    loss, chosen, iou = round_loss(logits, iou_pred, targets, multimask_flags)
+    picked = logits[torch.arange(count), chosen][:, None]
+    return loss, picked.detach(), iou
+
+
+def input_frame_masks(low_res_logits: torch.Tensor, input_size: tuple[int, int]) -> np.ndarray:
+    """[K, 1, S/4, S/4] logits -> [K, h, w] bool in the input frame (nearest 4x upsampling, crop)."""
+    upsampled = F.interpolate(low_res_logits, scale_factor=4.0, mode="nearest")[:, 0]
+    return (upsampled[:, : input_size[0], : input_size[1]] > 0).numpy()
+
+
+def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
+    """Interactive-segmentation rounds on one scene; returns losses and IoUs for the log."""
+    rng = np.random.default_rng((args.seed, step))
+    sample = make_sample(training_seed(step), image_size, args.instances, rng)
+    sam.set_image_size(image_size)
+    embedding = sam.encode_image(sample.image)
+    use_box = rng.random(len(sample.input_masks)) < 0.5
+    coords, labels = first_prompts(sample.input_masks, use_box, rng)
+    losses, first_iou, last_iou = [], [], []
+    for group in (use_box, ~use_box):
+        if not group.any():
+            continue
+        masks, targets = sample.input_masks[group], sample.low_res_targets[torch.from_numpy(group)]
+        clicks, click_labels = np.zeros((group.sum(), 0, 2), np.float32), np.zeros((group.sum(), 0), np.float32)
+        box_coords, box_labels = coords[group], labels[group]
+        previous = None
+        for round_index in range(args.rounds + 1):
+            if round_index:
+                new_coords, new_labels = correction_clicks(input_frame_masks(previous, sample.input_size), masks, rng)
+                clicks = np.concatenate([clicks, new_coords], axis=1)
+                click_labels = np.concatenate([click_labels, new_labels], axis=1)
+            prompt_coords = np.concatenate([clicks, box_coords], axis=1) if group is use_box else np.concatenate([box_coords[:, :1], clicks, box_coords[:, 1:]], axis=1)
+            prompt_labels = np.concatenate([click_labels, box_labels], axis=1) if group is use_box else np.concatenate([box_labels[:, :1], click_labels, box_labels[:, 1:]], axis=1)
+            multimask = round_index == 0 and group is not use_box
+            loss, previous, iou = decode_group(sam, embedding, prompt_coords, prompt_labels, previous, targets, multimask)
+            losses.append(loss)
+            (first_iou if round_index == 0 else last_iou).append(iou) if round_index in (0, args.rounds) else None
+    total = torch.stack(losses).mean()
+    total.backward()
+    return {"loss": float(total), "iou_first": float(torch.cat(first_iou).mean()),
+            "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan")}
+
+
+def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args) -> None:
+    """Atomic: a crash during the write leaves the previous checkpoint intact."""
+    temp = path.with_name(path.name + ".partial")
+    torch.save({"model": sam.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                "elapsed_seconds": elapsed, "args": {k: str(v) for k, v in vars(args).items()}}, temp)
+    os.replace(temp, path)
+
+
+def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float]:
+    """Model, optimizer, next step and elapsed seconds: fresh, or from OUT/last.pt with --resume."""
+    checkpoint_path = args.out / CHECKPOINT
+    if checkpoint_path.exists() and not (args.resume or args.force):
+        raise SystemExit(f"{checkpoint_path} exists: pass --resume to continue it or --force to start over")
+    if args.resume and not checkpoint_path.exists():
+        raise SystemExit(f"--resume: no checkpoint at {checkpoint_path}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    sam = Sam(get_spec("nano"))
+    optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if not args.resume:
+        (args.out / LOG).unlink(missing_ok=True)
+        return sam, optimizer, 0, 0.0
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    sam.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return sam, optimizer, int(state["step"]), float(state["elapsed_seconds"])
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sam, optimizer, step, elapsed = open_run(args)
+    sam.train()
+    budget = args.hours * 3600
+    print(f"training nano from step {step} ({elapsed / 3600:.2f} of {args.hours} h used) into {args.out}", flush=True)
+    last_save, window = time.perf_counter(), []
+    with open(args.out / LOG, "a") as log:
+        while elapsed < budget:
+            started = time.perf_counter()
+            progress = elapsed / budget
+            image_size = 1024 if progress >= 1 - args.finetune_fraction else args.image_size
+            lr = learning_rate(args, step, progress)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            record = train_step(sam, args, step, image_size)
+            torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            elapsed += time.perf_counter() - started
+            window.append(record)
+            if step % args.log_every == 0:
+                means = {key: float(np.nanmean([r[key] for r in window])) for key in window[0]}
+                entry = {"step": step, "hours": round(elapsed / 3600, 4), "lr": lr, "image_size": image_size, **means}
+                log.write(json.dumps(entry) + "\n")
+                log.flush()
+                eta = (budget - elapsed) / 60
+                print(f"step {step:6d}  {elapsed / 3600:5.2f} h  loss {means['loss']:.4f}  IoU first {means['iou_first']:.3f}"
+                      f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} min left", flush=True)
+                window = []
+            if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
+                save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
+                last_save = time.perf_counter()
+    save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
+    print(f"done: {step} steps in {elapsed / 3600:.2f} h; checkpoint {args.out / CHECKPOINT}")
+
+
+if __name__ == "__main__":
+    main()
