@@ -17,7 +17,8 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
-@pytest.mark.parametrize("name", ["vit_small", "tiny_vit_small"])
+@pytest.mark.parametrize("name", ["vit_small", "tiny_vit_small", pytest.param("vit_t", marks=pytest.mark.slow),
+                                  pytest.param("vit_b", marks=pytest.mark.slow)])
 def test_runtime_matches_official_predictor(name, backend, exported_golden_model):
     from sam_edge.runtime.predictor import SamPredictor
 
