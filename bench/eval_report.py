@@ -1,0 +1,142 @@
+"""Write what ``sam-edge eval`` measured: report.json, report.md (a markdown table) and examples.png.
+
+Every file is written atomically (a temporary file renamed into place), so an interrupted run never
+leaves a report that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from sam_edge.runtime.atomic_write import atomic_output, prepare_output_dir
+from sam_edge.runtime.overlay import render_overlay
+from sam_edge.scenes import BENCHMARK_IMAGES
+
+from .accuracy import PROTOCOL, AccuracyReport, Example
+
+# Targets of issue 4 (held-out benchmark, fp32 nano model).
+TARGETS = {"point": 0.70, "point_oracle": 0.80, "box": 0.85, "clicks_3": 0.90}
+TILE_SIDE = 256
+CAPTION_HEIGHT = 16
+TARGET_OUTLINE = (255, 0, 255)
+LEGEND = ("blue: predicted mask; magenta: ground-truth outline; green / red dots: foreground / background "
+          "clicks; yellow: box")
+
+
+def metric_label(name: str) -> str:
+    """Human words for a metric key (point, point_oracle, box, clicks_N)."""
+    if name.startswith("clicks_"):
+        count = int(name.split("_")[1])
+        return f"1 point + {count} correction click{'s' if count > 1 else ''}"
+    return {"point": "1 point, top-scored of 3", "point_oracle": "1 point, best of 3 (oracle)", "box": "1 box (tight)"}[name]
+
+
+def describe_predictor(predictor) -> dict:
+    """The model part of the report: the decoder's metadata record, graph files and backend."""
+    record = json.loads(predictor.metadata.to_json())
+    record["encoder_file"] = str(predictor.encoder.path) if predictor.encoder is not None else None
+    record["decoder_file"] = str(predictor.decoder.path)
+    record["backend"] = type(predictor.decoder).__name__
+    return record
+
+
+def report_record(report: AccuracyReport, model: dict) -> dict:
+    """All numbers and settings as one JSON-ready dict."""
+    settings = report.settings
+    miou = report.miou()
+    return {
+        "model_id": report.model_id,
+        "benchmark": {"images": report.images, "instances": report.instances, "of_images": BENCHMARK_IMAGES,
+                      "seeds": [0, report.images - 1], "complete": report.images == BENCHMARK_IMAGES},
+        "settings": {"prompts": list(settings.prompts), "limit": settings.limit, "clicks": settings.clicks,
+                     "batch": settings.batch, "protocol": PROTOCOL},
+        "miou": miou,
+        "targets": {name: {"target": value, "met": miou[name] >= value} for name, value in TARGETS.items() if name in miou},
+        "miou_by_kind": report.miou_by_kind(),
+        "instances_by_kind": {kind: report.kinds.count(kind) for kind in sorted(set(report.kinds))},
+        "timing_s_per_image": report.timing_summary(),
+        "model": model,
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+    }
+
+
+def markdown_table(report: AccuracyReport) -> str:
+    """The mIoU table, counts and timings as markdown (also what the command prints)."""
+    miou, timing = report.miou(), report.timing_summary()
+    lines = [f"held-out benchmark: {report.images} of {BENCHMARK_IMAGES} images, {report.instances} instances; "
+             f"model {report.model_id}", "", "| prompt | mIoU | target |", "|---|---|---|"]
+    for name, value in miou.items():
+        target = f">= {TARGETS[name]:.2f}" if name in TARGETS else ""
+        lines.append(f"| {metric_label(name)} | {value:.3f} | {target} |")
+    lines += ["", f"time per image: {timing['total_s_mean']:.2f} s mean, {timing['total_s_median']:.2f} s median "
+                  f"(encoder {timing['encode_s_mean']:.2f} s, decoder + post-processing {timing['decode_s_mean']:.2f} s, "
+                  f"the rest is click simulation and scoring)"]
+    return "\n".join(lines) + "\n"
+
+
+def kind_table(report: AccuracyReport) -> str:
+    """mIoU per shape kind (rows) and metric (columns) as markdown."""
+    names = list(report.miou())
+    lines = ["| kind | instances | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for kind, values in report.miou_by_kind().items():
+        lines.append(f"| {kind} | {report.kinds.count(kind)} | " + " | ".join(f"{values[n]:.3f}" for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_example(example: Example, side: int = TILE_SIDE) -> Image.Image:
+    """One tile: the image shrunk to ``side``, ground-truth outline, predicted mask, prompt, caption."""
+    height, width = example.image.shape[:2]
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    rgb = np.array(Image.fromarray(example.image).resize(size, Image.BILINEAR))
+    predicted, target = (np.array(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+                         for m in (example.predicted, example.target))
+    rgb[_outline(target)] = TARGET_OUTLINE
+    coords = None if example.point_coords is None else (np.asarray(example.point_coords) + 0.5) * scale - 0.5
+    box = None if example.box is None else (np.asarray(example.box) + 0.5) * scale - 0.5
+    overlay = render_overlay(rgb, predicted, coords, example.point_labels, box)
+    tile = Image.new("RGB", (side, side + CAPTION_HEIGHT), (255, 255, 255))
+    tile.paste(overlay, ((side - size[0]) // 2, 0))
+    caption = f"{example.metric}  seed {example.seed} #{example.instance} {example.kind}  IoU {example.iou:.2f}"
+    ImageDraw.Draw(tile).text((3, size[1] + 1), caption, fill=(0, 0, 0), font=ImageFont.load_default(size=11))
+    return tile
+
+
+def render_examples(examples: list[Example], columns: int) -> Image.Image:
+    """The tiles in a grid ``columns`` wide, one row per instance (seed, instance), protocols in the given order."""
+    examples = sorted(examples, key=lambda example: (example.seed, example.instance))  # stable: keeps protocol order
+    tiles = [render_example(example) for example in examples] or [Image.new("RGB", (TILE_SIDE, TILE_SIDE), (255, 255, 255))]
+    columns = max(1, min(columns, len(tiles)))
+    rows = -(-len(tiles) // columns)
+    tile_w, tile_h = tiles[0].size
+    grid = Image.new("RGB", (columns * tile_w, rows * tile_h), (255, 255, 255))
+    for index, tile in enumerate(tiles):
+        grid.paste(tile, ((index % columns) * tile_w, (index // columns) * tile_h))
+    return grid
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """bool [H, W]: pixels of ``mask`` with a 4-neighbour outside it (or on the image border)."""
+    padded = np.pad(mask, 1)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
+def write_report(report: AccuracyReport, out_dir: str | Path, model: dict) -> list[Path]:
+    """report.json, report.md and examples.png in ``out_dir`` (created if needed); returns the paths."""
+    out_dir = prepare_output_dir(out_dir)
+    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "examples.png"]
+    with atomic_output(paths[0], suffix=".json") as temp:
+        temp.write_text(json.dumps(report_record(report, model), indent=2) + "\n")
+    markdown = (f"# sam-edge eval\n\n{markdown_table(report)}\n## mIoU by shape kind\n\n{kind_table(report)}\n"
+                f"## Examples\n\n![examples](examples.png)\n\n{LEGEND}.\n")
+    with atomic_output(paths[1], suffix=".md") as temp:
+        temp.write_text(markdown)
+    with atomic_output(paths[2], suffix=".png") as temp:
+        render_examples(report.examples, columns=len(report.settings.prompts)).save(temp, format="PNG")
+    return paths

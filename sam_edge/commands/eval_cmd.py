@@ -1,0 +1,77 @@
+"""``sam-edge eval``: mIoU of a model on the held-out benchmark for point, box and correction-click prompts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+PROMPT_KINDS = ("point", "box", "clicks")  # == sam_edge.bench.accuracy.PROMPT_KINDS (kept here so --help imports nothing)
+
+
+def parse_prompts(text: str) -> tuple[str, ...]:
+    """'point,box,clicks' (any non-empty subset, any order) -> the kinds in canonical order."""
+    kinds = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [kind for kind in kinds if kind not in PROMPT_KINDS]
+    if unknown or not kinds:
+        got = f"unknown prompt kind(s) {', '.join(map(repr, unknown))}" if unknown else "no prompt kind given"
+        raise argparse.ArgumentTypeError(f"{got}; accepted: {', '.join(PROMPT_KINDS)} (comma-separated)")
+    return tuple(kind for kind in PROMPT_KINDS if kind in kinds)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="score a model on the held-out benchmark (mIoU)",
+        description="mIoU on the held-out benchmark (300 generated scenes): 1 point (top-scored and best of 3), "
+                    "1 box, and 1 point + N correction clicks. See sam_edge.bench.accuracy for the protocol.")
+    parser.add_argument("--model", help="exported model directory (default: the bundled default model)")
+    parser.add_argument("--prompts", type=parse_prompts, default=PROMPT_KINDS, metavar="KINDS",
+                        help=f"comma-separated subset of {','.join(PROMPT_KINDS)} (default: all)")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images (default: all 300)")
+    parser.add_argument("--clicks", type=positive_int, default=4, metavar="N", help="correction clicks after the first point (default: 4)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write report.json, report.md and examples.png here")
+    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads (default: physical cores)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sam_edge.bench.accuracy import EvalSettings, evaluate
+    from sam_edge.bench.eval_report import describe_predictor, markdown_table, write_report
+    from sam_edge.runtime.atomic_write import check_output_dir
+    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.predictor import SamPredictor
+
+    settings = EvalSettings(prompts=args.prompts, limit=args.limit, clicks=args.clicks)
+    if args.out is not None:
+        check_output_dir(args.out)  # fail before minutes of work, not after
+    predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,
+                             cache_size=0)  # each benchmark image is encoded once
+    model_id = predictor.metadata.model_id
+    print(f"evaluating {model_id} ({predictor.decoder.path.parent}) on the held-out benchmark", file=sys.stderr)
+    report = evaluate(predictor, settings, model_id, progress=print_progress)
+    print(markdown_table(report), end="")
+    if args.out is not None:
+        for path in write_report(report, args.out, describe_predictor(predictor)):
+            print(f"wrote {path}")
+    return 0
+
+
+def print_progress(report, total: int) -> None:
+    """One stderr line per image: images done, seconds per image, running mIoU of the headline metrics."""
+    miou = report.miou()
+    shown = [name for name in ("point", "point_oracle", "box") if name in miou]
+    shown += [name for name in miou if name.startswith("clicks_")][-1:]
+    numbers = "  ".join(f"{name} {miou[name]:.3f}" for name in shown)
+    seconds = sum(report.timings["total_s"]) / max(1, report.images)
+    print(f"[{report.images}/{total}] {report.instances} instances, {seconds:.2f} s/image  {numbers}", file=sys.stderr, flush=True)
