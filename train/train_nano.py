@@ -45,6 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     mode.add_argument("--force", action="store_true", help="start over, replacing OUT/last.pt")
+    mode.add_argument("--resume-from", type=Path, help="continue from another checkpoint (e.g. a weights-only snapshot)")
     parser.add_argument("--hours", type=float, default=4.0, help="total wall-clock budget across resumes")
     parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
     parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
@@ -115,7 +116,7 @@ def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
             (first_iou if round_index == 0 else last_iou).append(iou) if round_index in (0, args.rounds) else None
     total = torch.stack(losses).mean()
     total.backward()
-    return {"loss": float(total), "iou_first": float(torch.cat(first_iou).mean()),
+    return {"loss": float(total.detach()), "iou_first": float(torch.cat(first_iou).mean()),
             "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan")}
 
 
@@ -127,30 +128,40 @@ def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, 
     os.replace(temp, path)
 
 
-def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float]:
-    """Model, optimizer, next step and elapsed seconds: fresh, or from OUT/last.pt with --resume."""
-    checkpoint_path = args.out / CHECKPOINT
-    if checkpoint_path.exists() and not (args.resume or args.force):
+def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
+    """Model, optimizer, next step, elapsed seconds and the step the LR warm-up counts from."""
+    checkpoint_path = args.resume_from or args.out / CHECKPOINT
+    if (args.out / CHECKPOINT).exists() and not (args.resume or args.force):
         raise SystemExit(f"{checkpoint_path} exists: pass --resume to continue it or --force to start over")
-    if args.resume and not checkpoint_path.exists():
-        raise SystemExit(f"--resume: no checkpoint at {checkpoint_path}")
+    resuming = args.resume or args.resume_from is not None
+    if resuming and not checkpoint_path.exists():
+        raise SystemExit(f"no checkpoint to resume at {checkpoint_path}")
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     sam = Sam(get_spec("nano"))
     optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    if not args.resume:
+    if not resuming:
         (args.out / LOG).unlink(missing_ok=True)
-        return sam, optimizer, 0, 0.0
+        return sam, optimizer, 0, 0.0, 0
     state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     sam.load_state_dict(state["model"])
+    step = int(state["step"])
+    if "optimizer" not in state:  # a weights-only snapshot: Adam's moments restart, so warm up again
+        return sam, optimizer, step, float(state["elapsed_seconds"]), step
     optimizer.load_state_dict(state["optimizer"])
-    return sam, optimizer, int(state["step"]), float(state["elapsed_seconds"])
+    return sam, optimizer, step, float(state["elapsed_seconds"]), 0
+
+
+def save_snapshot(checkpoint: Path, snapshot: Path) -> None:
+    """Weights + progress only (no optimizer state): small enough to carry between machines."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    torch.save({k: state[k] for k in ("model", "step", "elapsed_seconds")}, snapshot)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    sam, optimizer, step, elapsed = open_run(args)
+    sam, optimizer, step, elapsed, warmup_origin = open_run(args)
     sam.train()
     budget = args.hours * 3600
     print(f"training nano from step {step} ({elapsed / 3600:.2f} of {args.hours} h used) into {args.out}", flush=True)
@@ -160,7 +171,7 @@ def main(argv=None) -> None:
             started = time.perf_counter()
             progress = elapsed / budget
             image_size = 1024 if progress >= 1 - args.finetune_fraction else args.image_size
-            lr = learning_rate(args, step, progress)
+            lr = learning_rate(args, step - warmup_origin, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
@@ -183,6 +194,7 @@ def main(argv=None) -> None:
                 save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
                 last_save = time.perf_counter()
     save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
+    save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
     print(f"done: {step} steps in {elapsed / 3600:.2f} h; checkpoint {args.out / CHECKPOINT}")
 
 
