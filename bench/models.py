@@ -1,0 +1,65 @@
+"""Which model directories a benchmark runs: ``--model DIR`` as given, or ``--random vit_t,vit_b``
+exported once with seeded random weights (and SAM's official decoder interface) into a cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError
+from sam_edge.runtime.model_dir import find_model_files
+
+RANDOM_SEED = 0
+
+
+def cache_root() -> Path:
+    """$SAM_EDGE_BENCH_CACHE, else $XDG_CACHE_HOME/sam-edge/bench, else ~/.cache/sam-edge/bench."""
+    if os.environ.get("SAM_EDGE_BENCH_CACHE"):
+        return Path(os.environ["SAM_EDGE_BENCH_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "sam-edge" / "bench"
+
+
+def parse_random_models(text: str) -> tuple[str, ...]:
+    """'vit_t,vit_b' -> ('vit_t', 'vit_b'); unknown names raise one line listing the accepted ones."""
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    accepted = official_model_types()
+    unknown = [name for name in names if name not in accepted]
+    if unknown or not names:
+        got = f"unknown model name(s) {', '.join(map(repr, unknown))}" if unknown else "no model name given"
+        raise InvalidInputError(f"{got}; accepted: {', '.join(accepted)} (comma-separated)")
+    return names
+
+
+def official_model_types() -> tuple[str, ...]:
+    """The model types ``--random`` accepts (export's spec table; needs no torch)."""
+    from sam_edge.export.specs import OFFICIAL_SPECS
+
+    return tuple(OFFICIAL_SPECS)
+
+
+def _cached_dir_ok(directory: Path, backend: str | None) -> bool:
+    try:
+        find_model_files(directory, backend)
+    except ModelFileError:
+        return False
+    return any(directory.glob("*.decoder_official.fp32.onnx"))
+
+
+def random_model_dir(model_type: str, backend: str | None = None, cache: Path | None = None) -> Path:
+    """The cached export of ``model_type`` with seed RANDOM_SEED; exported (needs torch) when missing."""
+    directory = (cache or cache_root()) / f"{model_type}-random-seed{RANDOM_SEED}"
+    if _cached_dir_ok(directory, backend):
+        return directory
+    try:
+        from sam_edge.export.api import export_model, load_model
+    except ImportError:
+        raise ModelFileError(f"exporting random {model_type} needs torch (pip install 'sam-edge[export]'); "
+                             "or pass --model DIR") from None
+    print(f"exporting random-weight {model_type} to {directory} (once; cached)", file=sys.stderr, flush=True)
+    model = load_model(model_type=model_type, random_seed=RANDOM_SEED)
+    fmt = "both" if backend == "openvino" else "onnx"
+    export_model(model, directory, fmt, official_decoder=True, progress=lambda message: None)
+    return directory

@@ -1,0 +1,136 @@
+"""Write what ``sam-edge bench`` measured: bench.json (pytest-benchmark's layout: machine_info +
+benchmarks with stats), bench.md (a table per model) and bench.png (latency distributions).
+
+Times in JSON are seconds, as in pytest-benchmark; the markdown shows milliseconds. Every file is
+written atomically, so an interrupted run never leaves a report that looks complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from pathlib import Path
+
+from sam_edge import __version__
+from sam_edge.runtime.atomic_write import atomic_output, prepare_output_dir
+
+from .plot import render_distributions
+from .runner import BenchReport, ScenarioResult
+from .scenarios import REFERENCE_LABELS, REFERENCES, image_size
+
+FILES = ("bench.json", "bench.md", "bench.png")
+
+
+def benchmark_record(result: ScenarioResult, report: BenchReport) -> dict:
+    """One entry of pytest-benchmark's ``benchmarks`` list (plus p95, spread and ratios in extra_info)."""
+    model_id = report.model["model_id"]
+    stats = {**result.stats(), "data": result.samples} if result.samples else None
+    return {
+        "group": f"{model_id}/{result.group}", "name": result.name, "fullname": f"{model_id}::{result.name}",
+        "params": {"model": model_id, "backend": report.model["backend"]}, "param": model_id,
+        "stats": stats, "options": {"timer": "perf_counter", "quick": report.settings.quick},
+        "extra_info": {"what": result.what, "reference": result.reference, "compares_with": result.compares_with,
+                       "ratios": result.ratios, "skipped": result.skipped},
+    }
+
+
+def report_json(reports: list[BenchReport]) -> dict:
+    """The whole run as one JSON-ready dict."""
+    first = reports[0]
+    return {
+        "machine_info": first.machine,
+        "commit_info": {},
+        "benchmarks": [benchmark_record(result, report) for report in reports for result in report.results],
+        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "version": f"sam-edge {__version__}",
+        "sam_edge": {
+            "settings": _settings_record(first),
+            "models": [{"model": r.model, "memory": r.memory, "targets": r.targets, "passed": r.passed} for r in reports],
+            "passed": all(r.passed for r in reports),
+        },
+    }
+
+
+def _settings_record(report: BenchReport) -> dict:
+    record = dataclasses.asdict(report.settings)
+    record["threads"] = report.machine["threads"]
+    record["image_size_hw"] = list(image_size(report.settings.quick))
+    return record
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g}" if seconds < 1 else f"{seconds * 1e3:.0f}"
+
+
+def _ratio(result: ScenarioResult, reference: str, skipped: dict) -> str:
+    if reference in skipped:
+        return "skipped"
+    value = result.ratios.get(reference)
+    return f"{value:.2f}x" if value else "-"
+
+
+def markdown_table(report: BenchReport) -> str:
+    """sam-edge scenarios with ratios to each reference, then the references themselves, then targets."""
+    skipped = {r.reference: r.skipped for r in report.results if r.skipped}
+    heads = " | ".join(f"vs {REFERENCE_LABELS[r]}" for r in REFERENCES)
+    lines = [f"| scenario | rounds | median ms | p95 ms | max ms | spread p95/p50 | {heads} |",
+             "|---|---|---|---|---|---|" + "---|" * len(REFERENCES)]
+    for result in (r for r in report.results if r.reference is None):
+        s = result.stats()
+        ratios = " | ".join(_ratio(result, ref, skipped) for ref in REFERENCES)
+        lines.append(f"| {result.name} | {s['rounds']} | {_ms(s['median'])} | {_ms(s['p95'])} | {_ms(s['max'])} | "
+                     f"{s['spread']:.2f} | {ratios} |")
+    lines += ["", "References (same run, same weights, same threads):", "", "| reference | median ms | p95 ms | spread |",
+              "|---|---|---|---|"]
+    for result in (r for r in report.results if r.reference is not None):
+        if result.skipped:
+            lines.append(f"| {result.name} | skipped: {result.skipped} | | |")
+        else:
+            s = result.stats()
+            lines.append(f"| {result.name} | {_ms(s['median'])} | {_ms(s['p95'])} | {s['spread']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def targets_text(report: BenchReport) -> str:
+    """One line per target (met / MISSED), the peak RSS, and a line when no encoder budget applies."""
+    lines = [f"- {t['name']}: {t['value_ms']:.2f} ms <= {t['limit_ms']:g} ms: {'met' if t['met'] else 'MISSED'}"
+             for t in report.targets]
+    encoder_ran = any(r.name == "encoder" and r.samples for r in report.results)
+    if encoder_ran and not any(t["name"].startswith("encoder") for t in report.targets):
+        lines.append(f"- encoder: no budget for {report.model['model_type']} (set one with --encoder-budget-ms)")
+    memory = report.memory
+    lines.append(f"- peak RSS (child process: load, set_image, predict): "
+                 + (f"{memory['peak_rss_mb']:.0f} MiB" if "peak_rss_mb" in memory else memory.get("error") or memory.get("skipped")))
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(reports: list[BenchReport], command: str) -> str:
+    machine = reports[0].machine
+    cpu = machine["cpu"]
+    isa = ", ".join(flag for flag, present in cpu["isa"].items() if present) or "none of the tracked flags"
+    versions = ", ".join(f"{name} {version}" for name, version in machine["libraries"].items() if version)
+    height, width = image_size(reports[0].settings.quick)
+    quick = "; --quick: few rounds, proves the suite works, does not judge speed" if reports[0].settings.quick else ""
+    parts = [f"# sam-edge bench\n\n`{command}`\n\nCPU: {cpu['model']} ({cpu['physical_cores']} physical cores, "
+             f"{cpu['logical_cpus']} logical; ISA: {isa}); threads pinned to {machine['threads']}; {versions}.\n\n"
+             f"Image {height}x{width} (masks at full resolution){quick}. Ratios are reference median / sam-edge median "
+             "(> 1: sam-edge is faster). Spread is p95 / p50.\n"]
+    for report in reports:
+        parts.append(f"\n## {report.model['model_id']} ({report.model['backend']})\n\n{markdown_table(report)}\n"
+                     f"Targets:\n\n{targets_text(report)}")
+    parts.append("\n![latency distributions](bench.png)\n")
+    return "".join(parts)
+
+
+def write_report(reports: list[BenchReport], out_dir: str | Path, command: str = "sam-edge bench") -> list[Path]:
+    """bench.json, bench.md and bench.png in ``out_dir`` (created if needed); returns the paths."""
+    out_dir = prepare_output_dir(out_dir)
+    paths = [out_dir / name for name in FILES]
+    with atomic_output(paths[0], suffix=".json") as temp:
+        temp.write_text(json.dumps(report_json(reports), indent=2) + "\n")
+    with atomic_output(paths[1], suffix=".md") as temp:
+        temp.write_text(report_markdown(reports, command))
+    with atomic_output(paths[2], suffix=".png") as temp:
+        render_distributions(reports).save(temp, format="PNG")
+    return paths

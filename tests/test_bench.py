@@ -1,0 +1,117 @@
+"""`sam-edge bench` proves its machinery on a tiny model in --quick mode (speed is judged in bench/, never here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sam_edge.bench.runner import BenchSettings, run_benchmarks
+from sam_edge.bench.scenarios import REFERENCES, SCENARIOS
+from sam_edge.cli import main
+
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def bench_model(tmp_path_factory):
+    """A tiny model of the real classes (ViT encoder, SAM decoder at width 32), with the official decoder graph."""
+    from sam_edge.export.api import export_model, load_model
+    from sam_edge.export.specs import DecoderSpec, ModelSpec, ViTSpec
+
+    spec = ModelSpec("bench_tiny", ViTSpec(32, 1, 1, (0,)),
+                     DecoderSpec(transformer_dim=32, transformer_depth=1, transformer_heads=2, transformer_mlp_dim=64,
+                                 iou_head_hidden_dim=32, mask_in_chans=4))
+    out_dir = tmp_path_factory.mktemp("bench_model")
+    export_model(load_model(model_type=spec, random_seed=1), out_dir, "onnx", official_decoder=True, progress=lambda m: None)
+    return out_dir
+
+
+def by_name(record: dict) -> dict:
+    return {entry["name"]: entry for entry in record["benchmarks"]}
+
+
+def test_quick_run_writes_every_scenario_with_ratios(bench_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["bench", "--model", str(bench_model), "--quick", "--target-ms", "1e6", "--encoder-budget-ms", "1e6",
+                 "--out", str(out)])
+    assert code == 0
+    record = json.loads((out / "bench.json").read_text())
+    entries = by_name(record)
+    assert set(entries) == set(SCENARIOS)
+    for name, entry in entries.items():
+        stats = entry["stats"]
+        assert stats is not None, f"{name} skipped: {entry['extra_info']['skipped']}"
+        assert stats["rounds"] == len(stats["data"]) >= 1
+        assert 0 < stats["min"] <= stats["median"] <= stats["p95"] <= stats["max"]
+        assert stats["spread"] == pytest.approx(stats["p95"] / stats["median"])
+    for name, (scenario, _) in SCENARIOS.items():
+        if scenario.reference is not None:
+            ours, reference = entries[scenario.compares_with], entries[name]
+            expected = reference["stats"]["median"] / ours["stats"]["median"]
+            assert ours["extra_info"]["ratios"][scenario.reference] == pytest.approx(expected)
+    assert entries["interactive_session"]["stats"]["rounds"] >= 5
+    model = record["sam_edge"]["models"][0]
+    assert model["passed"] and {t["name"].split()[0] for t in model["targets"]} == {"predict_1_point", "encoder"}
+    assert model["memory"]["peak_rss_mb"] > model["memory"]["after_imports_mb"] > 0
+    machine = record["machine_info"]
+    assert machine["threads"] >= 1 and machine["cpu"]["model"] and "avx2" in machine["cpu"]["isa"]
+    assert machine["libraries"]["numpy"] == np.__version__
+    markdown = (out / "bench.md").read_text()
+    assert all(f"| {name} |" in markdown for name in SCENARIOS)
+    assert "vs PyTorch eager" in markdown and "x |" in markdown
+    with Image.open(out / "bench.png") as image:
+        assert image.size[0] > 500 and image.size[1] > 22 * len(SCENARIOS)
+    assert "predict_1_point p95" in capsys.readouterr().out
+
+
+def test_missed_targets_fail_the_run(bench_model, tmp_path, capsys):
+    code = main(["bench", "--model", str(bench_model), "--quick", "--scenarios", "predict_1_point,encoder",
+                 "--target-ms", "0.01", "--encoder-budget-ms", "0.01", "--out", str(tmp_path)])
+    assert code == 1
+    assert "target missed" in capsys.readouterr().err
+    targets = json.loads((tmp_path / "bench.json").read_text())["sam_edge"]["models"][0]["targets"]
+    assert [t["met"] for t in targets] == [False, False] and all(t["limit_ms"] == 0.01 for t in targets)
+
+
+def test_missing_references_are_skipped_not_failed(bench_model, tmp_path, monkeypatch):
+    model_dir = tmp_path / "model"
+    shutil.copytree(bench_model, model_dir, ignore=shutil.ignore_patterns("*.decoder_official.*"))
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    names = ("predict_1_point",) + tuple(f"{reference}:predict_1_point" for reference in REFERENCES)
+    report = run_benchmarks(model_dir, BenchSettings(quick=True, target_ms=1e6, scenarios=names, measure_rss=False),
+                            progress=lambda message: None)
+    skipped = {result.name: result.skipped for result in report.results}
+    assert "torch is not installed" in skipped["torch:predict_1_point"]
+    assert "decoder_official" in skipped["official_onnx:predict_1_point"]
+    assert report.passed and report.results[0].ratios == {}
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--random", "vit_x"], "unknown model name(s) 'vit_x'; accepted: vit_b"),
+    (["--scenarios", "predict_1_point,warp"], "unknown scenario(s) 'warp'; accepted: encoder"),
+    (["--target-ms", "0"], "--target-ms must be a positive number"),
+    (["--target-ms", "-5"], "--target-ms must be a positive number"),
+    (["--target-ms", "fast"], "--target-ms must be a positive number"),
+    (["--encoder-budget-ms", "vit_q=900"], "unknown model name(s) 'vit_q'"),
+    (["--encoder-budget-ms", "nan"], "--encoder-budget-ms must be a positive number"),
+])
+def test_bad_options_are_one_line_errors(arguments, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *arguments])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_unwritable_out_dir_and_missing_model_are_one_line_errors(bench_model, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["bench", "--model", str(bench_model), "--quick", "--out", str(blocker / "sub")]) == 2
+    assert main(["bench", "--model", str(tmp_path / "missing"), "--quick"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and "cannot create output directory" in errors[0] and "does not exist" in errors[1]
