@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 from types import SimpleNamespace
@@ -14,24 +12,16 @@ from PIL import Image
 
 from sam_edge.bench.accuracy import AccuracyReport, EvalSettings, evaluate_scene, mask_iou, tight_boxes
 from sam_edge.bench.clicks import correction_click, deepest_point
-from sam_edge.cli import main
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.predictor import Prediction
 from sam_edge.scenes import HeldOutBenchmark
+from cli_runner import run_cli
 
 YY, XX = np.mgrid[:300, :400]
 RADIUS = np.hypot(XX - 200, YY - 150)  # distance from (x, y) = (200, 150)
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``sam-edge ARGV`` in this process (argparse exits included)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            status = exit_.code
-    return status, out.getvalue(), err.getvalue()
+
 
 
 # --- where the simulated annotator clicks -------------------------------------------------------

@@ -5,9 +5,7 @@ Most runs are in-process through sam_edge.cli.main; one runs `python -m sam_edge
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import re
 import subprocess
@@ -18,24 +16,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sam_edge.cli import main
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.mask_stats import decode_rle, mask_bbox_xywh
 from sam_edge.runtime.predictor import SamPredictor
+from cli_runner import run_cli
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
 POINT = "360,265"
 
 
-def run_cli(*argv) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``sam-edge ARGV`` run in this process (argparse exits included)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main([str(arg) for arg in argv])
-        except SystemExit as exit_:
-            status = exit_.code
-    return status, out.getvalue(), err.getvalue()
+
 
 
 def read_mask(path: Path) -> np.ndarray:

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from sam_edge.commands.argument_types import positive_int
 
 
 def _argument_type(function):
@@ -58,11 +59,7 @@ def parse_models(text: str) -> tuple[str, ...]:
     return parse_random_models(text)
 
 
-def positive_int(text: str) -> int:
-    value = int(text) if text.strip().isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
-    return value
+
 
 
 def add_parser(subparsers) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from sam_edge.commands.argument_types import positive_int
 
 PROMPT_KINDS = ("point", "box", "clicks")  # == sam_edge.bench.accuracy.PROMPT_KINDS (kept here so --help imports nothing)
 
@@ -19,14 +20,7 @@ def parse_prompts(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in PROMPT_KINDS if kind in kinds)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}")
-    return value
+
 
 
 def add_parser(subparsers) -> None:
