@@ -48,7 +48,7 @@ class NanoSpec:
 
     channels: tuple[int, int, int, int] = (32, 64, 128, 192)  # at strides 4, 8, 16, 32
     depths: tuple[int, int, int] = (1, 2, 2)  # conv blocks at 1/8 and 1/16, attention blocks at 1/32
-    num_heads: int = 6
+    num_heads: int = 3
     expansion: int = 2
     mlp_ratio: int = 2
     kind: str = "nano"
