@@ -62,6 +62,13 @@ def atomic_output(final_path: str | Path, suffix: str = "") -> Iterator[Path]:
     temp_path = Path(temp_name)
     try:
         yield temp_path
+        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; users expect umask rules
         os.replace(temp_path, final_path)
     finally:
         temp_path.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

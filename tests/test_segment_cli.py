@@ -5,6 +5,7 @@ Most runs are in-process through sam_edge.cli.main; one runs `python -m sam_edge
 
 from __future__ import annotations
 
+import os
 import hashlib
 import json
 import re
@@ -189,3 +190,16 @@ def test_info_prints_each_graph(model_dir, golden_checkpoint):
     for name, record in records.items():
         assert (record["model_type"], record["model_id"], record["part"], record["precision"]) == \
             ("vit_small", model_id, name.split(".")[1], "fp32")
+
+
+def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path):
+    from sam_edge.runtime.atomic_write import atomic_output
+
+    target = tmp_path / "result.json"
+    previous = os.umask(0o022)
+    try:
+        with atomic_output(target, suffix=".json") as temp:
+            temp.write_text("{}")
+    finally:
+        os.umask(previous)
+    assert target.stat().st_mode & 0o777 == 0o644
