@@ -5,9 +5,9 @@ Most runs are in-process through sam_edge.cli.main; one runs `python -m sam_edge
 
 from __future__ import annotations
 
-import os
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
