@@ -70,6 +70,15 @@ def test_export_checkpoint_writes_validated_graphs(golden_checkpoint, tmp_path, 
         assert metadata.model_id == f"vit_custom_64x2-{sha256[:12]}"
 
 
+def test_summary_lists_each_weight_file_once_with_both_formats(tmp_path):
+    for name in ("m.decoder.fp32.onnx", "m.decoder.fp32.xml", "m.decoder.fp32.bin", "big.encoder.fp32.onnx", "big.encoder.fp32.onnx.data"):
+        (tmp_path / name).write_bytes(b"x")
+    assert export_cmd.artifact_files(tmp_path / "m.decoder.fp32.onnx") == [tmp_path / "m.decoder.fp32.onnx"]
+    assert export_cmd.artifact_files(tmp_path / "m.decoder.fp32.xml") == [tmp_path / "m.decoder.fp32.xml", tmp_path / "m.decoder.fp32.bin"]
+    assert export_cmd.artifact_files(tmp_path / "big.encoder.fp32.onnx") == [
+        tmp_path / "big.encoder.fp32.onnx", tmp_path / "big.encoder.fp32.onnx.data"]
+
+
 def test_format_choices_match_the_library():
     from sam_edge.export.api import FORMATS
 

@@ -77,7 +77,10 @@ def import_export_api():
 
 def artifact_files(report_path: Path) -> list[Path]:
     """A graph file and the weight file that goes with it (.bin for OpenVINO, .onnx.data for large ONNX)."""
-    companions = [report_path.with_suffix(".bin"), report_path.with_name(report_path.name + ".data")]
+    if report_path.suffix == ".xml":
+        companions = [report_path.with_suffix(".bin")]
+    else:  # an .onnx beside its OpenVINO twin must not claim the twin's .bin
+        companions = [report_path.with_name(report_path.name + ".data")]
     return [report_path] + [path for path in companions if path.is_file()]
 
 
