@@ -195,6 +195,8 @@ def main(argv=None) -> None:
                 last_save = time.perf_counter()
     save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
     save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
+    # A plain state dict in the official checkpoint format: `sam-edge export --checkpoint OUT/nano.pth`.
+    torch.save(sam.state_dict(), args.out / "nano.pth")
     print(f"done: {step} steps in {elapsed / 3600:.2f} h; checkpoint {args.out / CHECKPOINT}")
 
 
