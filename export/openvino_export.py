@@ -40,7 +40,9 @@ def export_openvino(
     work_dir = Path(tempfile.mkdtemp(prefix=f".{xml_path.name}.", suffix=".partial", dir=xml_path.parent))
     try:
         progress(f"  converting {onnx_path.name} to OpenVINO IR")
-        model = ov.convert_model(str(onnx_path))
+        # read_model keeps constant subgraphs as computed ops; convert_model folds them, which turns
+        # the decoder's dense positional encoding (a few small ops) into a 4 MB constant.
+        model = ov.Core().read_model(str(onnx_path))
         model.set_rt_info(metadata.to_json(), METADATA_KEY)
         staged = work_dir / xml_path.name
         ov.save_model(model, str(staged), compress_to_fp16=False)

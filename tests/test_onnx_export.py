@@ -108,6 +108,14 @@ def test_metadata_is_stamped_in_both_formats(exported, part):
 
 
 @pytest.mark.parametrize("part", PARTS)
+def test_openvino_weights_are_no_bigger_than_onnx(exported, part):
+    # Folding the decoder's positional-encoding grid into a constant would add 256*64*64 floats (4 MB).
+    onnx_bytes = graph_path(exported, part).stat().st_size
+    ir_bytes = graph_path(exported, part, "bin").stat().st_size
+    assert ir_bytes <= onnx_bytes, (part, ir_bytes, onnx_bytes)
+
+
+@pytest.mark.parametrize("part", PARTS)
 def test_opset_and_declared_interface(exported, part):
     graph = onnx.load(str(graph_path(exported, part)), load_external_data=False)
     opset = {entry.domain: entry.version for entry in graph.opset_import}
