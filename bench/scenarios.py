@@ -17,9 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from sam_edge.runtime.mask_stats import stability_score
 from sam_edge.runtime.prompts import build_decoder_feeds
-from sam_edge.runtime.transforms import mask_upscale_matrices, upscale_masks
 
 ORIGINAL_SIZE = (1000, 1500)  # (H, W): masks are upscaled to 1.5 MP, as in the design's profile
 QUICK_SIZE = (500, 750)  # --quick proves the machinery works; it does not judge speed
@@ -181,14 +179,12 @@ def _official_call(case: PromptCase, ctx: BenchContext) -> Callable[[], object]:
 
 
 def _postprocess_call(ctx: BenchContext) -> Callable[[], object]:
-    """What predict does after the decoder: upscale 3 low-res masks to full size, stability, threshold."""
-    embedding = ctx.predictor.get_image_embedding()
-    rows, cols = mask_upscale_matrices(embedding.original_size, embedding.input_size, ctx.predictor.metadata.image_size)
+    """What predict does after the decoder: upscale the 3 low-res masks to full size and threshold."""
+    upscaler = ctx.predictor.mask_upscaler()
     low_res = np.ascontiguousarray(ctx.predictor.predict(**_point_1(ctx)).low_res_logits[None])
 
     def call():
-        logits = upscale_masks(low_res, rows, cols)
-        return logits > 0.0, stability_score(logits)
+        return upscaler.masks(low_res)
 
     return call
 
@@ -232,7 +228,7 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
                                    compares_with=ENCODER_SCENARIO), _torch_encoder_call),
         "time_to_first_mask": (Scenario("time_to_first_mask", "new image: set_image + predict 1 point", "end_to_end", 5, 1),
                                _first_mask_call),
-        "postprocess": (Scenario("postprocess", "upscale 3 low-res masks to full size + stability + threshold",
+        "postprocess": (Scenario("postprocess", "upscale 3 low-res masks to full size + threshold",
                                  "postprocess", 20, 3), _postprocess_call),
         "interactive_session": (Scenario("interactive_session", f"{HOVER_PROMPTS} hover prompts along a path (per prompt)",
                                          "session", HOVER_PROMPTS, 10), _session_call),

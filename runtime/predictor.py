@@ -7,7 +7,8 @@ masks [C, H, W] bool, scores [C] float32, low-res logits [C, 256, 256] float32 t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,11 @@ from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from sam_edge.runtime.mask_stats import stability_score
+from sam_edge.runtime.mask_upscale import MaskUpscaler
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
 from sam_edge.runtime.model_dir import find_model_files
 from sam_edge.runtime.prompts import build_decoder_feeds
-from sam_edge.runtime.transforms import mask_upscale_matrices, normalize_and_pad, preprocess_shape, resize_longest_side, upscale_masks
+from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
 
 DECODER_OUTPUTS = ["iou_predictions", "low_res_masks"]
 
@@ -29,18 +31,31 @@ DECODER_OUTPUTS = ["iou_predictions", "low_res_masks"]
 class Prediction:
     """Masks for one prompt (or [B, ...] for a batch). Unpacks like SamPredictor: masks, scores, logits.
 
-    masks bool (or float32 logits with return_logits) [C, H, W]; scores float32 [C] (predicted IoU);
-    low_res_logits float32 [C, 256, 256]; stability_scores float32 [C] (IoU of the mask thresholded
-    at -1 and +1, as SAM's automatic mask generator scores masks).
+    masks bool (or float32 logits with return_logits) [C, H, W] in the original frame (or the
+    requested mask_size); scores float32 [C] (predicted IoU); low_res_logits float32 [C, 256, 256].
+    ``stability_scores`` float32 [C] (IoU of the mask thresholded at -1 and +1, as SAM's automatic
+    mask generator scores masks) is computed on first access, so callers who never read it never pay.
     """
 
     masks: np.ndarray
     scores: np.ndarray
     low_res_logits: np.ndarray
-    stability_scores: np.ndarray
+    upscaler: MaskUpscaler | None = field(default=None, repr=False, compare=False)
 
     def __iter__(self):
         return iter((self.masks, self.scores, self.low_res_logits))
+
+    @cached_property
+    def stability_scores(self) -> np.ndarray:
+        if self.masks.dtype != np.bool_:
+            return stability_score(self.masks).astype(np.float32)
+        if self.upscaler is None:
+            raise InvalidInputError("stability needs logits: this prediction holds boolean masks and no upscaler")
+        return stability_score(self.upscaler.logits(self.low_res_logits)).astype(np.float32)
+
+    def prompt(self, index: int) -> "Prediction":
+        """Prompt ``index`` of a batched prediction, as a single-prompt Prediction."""
+        return Prediction(self.masks[index], self.scores[index], self.low_res_logits[index], self.upscaler)
 
 
 class SamPredictor:
@@ -74,7 +89,7 @@ class SamPredictor:
     def reset_image(self) -> None:
         """Forget the current image; predict() then raises until set_image / set_image_embedding."""
         self._embedding: ImageEmbedding | None = None
-        self._upscale: tuple[np.ndarray, np.ndarray] | None = None
+        self._upscalers: dict[tuple[int, int] | None, MaskUpscaler] = {}
 
     def set_image(self, image) -> ImageEmbedding:
         """Encode ``image`` (path, PIL image or array; see image_io.load_image), or reuse its cached embedding."""
@@ -103,22 +118,29 @@ class SamPredictor:
         check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
         _check_embedding_fits(embedding, self.metadata)
         self._embedding = embedding
-        self._upscale = mask_upscale_matrices(embedding.original_size, embedding.input_size, self.metadata.image_size)
+        self._upscalers = {}
 
     def get_image_embedding(self) -> ImageEmbedding:
         return self._require_image()
 
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
-                multimask_output: bool = True, return_logits: bool = False) -> Prediction:
-        """One prompt: points [N, 2] + labels [N] (1 fg, 0 bg), box [4] (x0, y0, x1, y1), mask_input [1, 256, 256]."""
-        batch = self.predict_batch(point_coords, point_labels, box, mask_input, multimask_output, return_logits, batched=False)
-        return Prediction(*(field[0] for field in (batch.masks, batch.scores, batch.low_res_logits, batch.stability_scores)))
+                multimask_output: bool = True, return_logits: bool = False,
+                mask_size: tuple[int, int] | None = None) -> Prediction:
+        """One prompt: points [N, 2] + labels [N] (1 fg, 0 bg), box [4] (x0, y0, x1, y1), mask_input [1, 256, 256].
+
+        ``mask_size`` (height, width), e.g. a display size, returns masks in that frame instead of
+        the original image's (cheaper for large photos); prompts stay in the original frame.
+        """
+        return self.predict_batch(point_coords, point_labels, box, mask_input, multimask_output, return_logits,
+                                  batched=False, mask_size=mask_size).prompt(0)
 
     def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                      multimask_output: bool = True, return_logits: bool = False, batched: bool = True) -> Prediction:
+                      multimask_output: bool = True, return_logits: bool = False, batched: bool = True,
+                      mask_size: tuple[int, int] | None = None) -> Prediction:
         """B prompts in one decoder call: points [B, N, 2] + labels [B, N] and/or boxes [B, 4].
 
         Returns masks [B, C, H, W], scores [B, C], low-res logits [B, C, 256, 256], stability [B, C].
+        Only the C returned masks are upscaled (C = 3 with multimask_output, else 1).
         """
         embedding = self._require_image()
         feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
@@ -126,10 +148,21 @@ class SamPredictor:
         scores, low_res = self.decoder.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         scores, low_res = scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
-        logits = upscale_masks(low_res, *self._upscale)
-        stability = stability_score(logits).astype(np.float32)
-        masks = logits if return_logits else logits > 0.0
-        return Prediction(masks, scores, low_res, stability)
+        upscaler = self.mask_upscaler(mask_size)
+        masks = upscaler.logits(low_res) if return_logits else upscaler.masks(low_res)
+        return Prediction(masks, scores, low_res, upscaler)
+
+    def mask_upscaler(self, mask_size: tuple[int, int] | None = None) -> MaskUpscaler:
+        """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once."""
+        embedding = self._require_image()
+        try:
+            key = None if mask_size is None else tuple(int(side) for side in mask_size)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"mask_size must be (height, width) in pixels; got {mask_size!r}") from None
+        if key not in self._upscalers:
+            self._upscalers[key] = MaskUpscaler(embedding.original_size, embedding.input_size,
+                                                self.metadata.image_size, output_size=key)
+        return self._upscalers[key]
 
     def _require_image(self) -> ImageEmbedding:
         if self._embedding is None:

@@ -184,24 +184,6 @@ def mask_upscale_matrices(
     return rows.astype(np.float32), cols.astype(np.float32)
 
 
-def upscale_masks(low_res: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Low-res logits [..., L, L] float32 -> [..., H, W] float32 logits in the original frame.
-
-    ``rows`` [H, L] and ``cols`` [W, L] come from ``mask_upscale_matrices``. Threshold the result
-    at 0.0 (SAM's mask_threshold) for boolean masks.
-    """
-    low_res = np.asarray(low_res, dtype=np.float32)
-    if low_res.ndim < 2 or low_res.shape[-2:] != (rows.shape[1], cols.shape[1]):
-        raise InvalidInputError(
-            f"low-res masks must have shape [..., {rows.shape[1]}, {cols.shape[1]}]; "
-            f"got {low_res.shape}"
-        )
-    # Multiply along the shorter output side first: fewer flops for the same result.
-    if rows.shape[0] <= cols.shape[0]:
-        return np.matmul(np.matmul(rows, low_res), cols.T)
-    return np.matmul(rows, np.matmul(low_res, cols.T))
-
-
 def _check_rgb_uint8(rgb: np.ndarray) -> None:
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         shape = getattr(rgb, "shape", None)

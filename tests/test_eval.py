@@ -114,7 +114,7 @@ class GroundTruthPredictor:
         masks = np.stack([truth, np.zeros_like(truth), truth], axis=1) if multimask_output else truth[:, None]
         scores = np.tile(self.scores if multimask_output else self.scores[:1], (len(truth), 1))
         logits = np.zeros(masks.shape[:2] + (256, 256), np.float32)
-        return Prediction(masks, scores, logits, scores)
+        return Prediction(masks, scores, logits)
 
 
 def test_mask_iou():

@@ -22,6 +22,7 @@ from sam_edge.runtime.errors import (
     InputFileError, InvalidInputError, ModelFileError, ModelMismatchError, NoImageSetError, SamEdgeError,
 )
 from sam_edge.runtime.predictor import SamPredictor
+from sam_edge.runtime.transforms import mask_upscale_matrices
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
 ATOL = 1e-4
@@ -48,7 +49,7 @@ def assert_same_prediction(got, expected) -> None:
 
 
 def batch_item(batch, index: int):
-    return dataclasses.replace(batch, **{f.name: getattr(batch, f.name)[index] for f in dataclasses.fields(batch)})
+    return batch.prompt(index)
 
 
 def count_encoder_runs(predictor: SamPredictor) -> list[int]:
@@ -170,6 +171,27 @@ def test_logits_threshold_to_the_masks_and_give_the_stability_scores(predictor):
     assert ((stability >= 0) & (stability <= 1)).all()
     expected = (logits > 1).sum(axis=(1, 2)) / np.maximum((logits > -1).sum(axis=(1, 2)), 1)
     np.testing.assert_allclose(stability, expected, atol=1e-6)
+
+
+def test_stability_of_boolean_masks_is_computed_from_the_logits_on_demand(predictor):
+    boolean = predictor.predict(*POINT)
+    with_logits = predictor.predict(*POINT, return_logits=True)
+    assert "stability_scores" not in vars(boolean)  # nothing computed until asked
+    np.testing.assert_allclose(boolean.stability_scores, with_logits.stability_scores, atol=1e-6)
+
+
+def test_masks_at_a_display_size(predictor):
+    full = predictor.predict(*POINT, return_logits=True)
+    small = predictor.predict(*POINT, mask_size=(240, 320))
+    assert small.masks.shape == (3, 240, 320) and small.masks.dtype == np.bool_
+    np.testing.assert_array_equal(small.low_res_logits, full.low_res_logits)
+    # The crop of the 1024 frame resampled straight to the display size (dense reference maps).
+    rows, cols = mask_upscale_matrices((240, 320), (768, 1024))
+    expected = rows @ full.low_res_logits @ cols.T
+    decided = np.abs(expected) > 1e-4
+    np.testing.assert_array_equal(small.masks[decided], (expected > 0)[decided])
+    with pytest.raises(InvalidInputError, match="mask_size must be"):
+        predictor.predict(*POINT, mask_size=240)
 
 
 def test_low_res_logits_feed_back_as_mask_input(predictor):

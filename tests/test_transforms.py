@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.mask_upscale import MaskUpscaler
 from sam_edge.runtime.transforms import (
     bilinear_matrix,
     boxes_to_input_frame,
@@ -15,7 +16,6 @@ from sam_edge.runtime.transforms import (
     preprocess_shape,
     resize_longest_side,
     to_input_frame,
-    upscale_masks,
 )
 
 GOLDEN = Path(__file__).parent / "golden" / "transforms_golden.npz"
@@ -103,8 +103,8 @@ def test_upscale_matches_official_postprocess_masks(golden):
     for i in golden["postprocess_images"]:
         original_size = tuple(int(v) for v in golden["image_sizes"][i])
         input_size = preprocess_shape(*original_size, 128)
-        rows, cols = mask_upscale_matrices(original_size, input_size, image_size=128, low_res_size=32)
-        ours = upscale_masks(low_res, rows, cols)
+        upscaler = MaskUpscaler(original_size, input_size, image_size=128, low_res_size=32)
+        ours = upscaler.logits(low_res)
         np.testing.assert_allclose(ours, golden[f"post_{i}"][0], rtol=0, atol=1e-5, err_msg=f"{i}")
 
 
@@ -131,12 +131,23 @@ def test_upscale_matches_torch_interpolate(original_size, n_masks):
     input_size = preprocess_shape(*original_size, 1024)
     rows, cols = mask_upscale_matrices(original_size, input_size)
     assert rows.shape == (original_size[0], 256) and cols.shape == (original_size[1], 256)
-    ours = upscale_masks(low_res, rows, cols)
+    ours = MaskUpscaler(original_size, input_size).logits(low_res)
     ref = torch_postprocess(low_res, input_size, original_size)
     assert ours.shape == ref.shape == (n_masks, *original_size)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours, rows @ low_res @ cols.T, rtol=0, atol=2e-6)  # blocks == dense maps
     decided = np.abs(ref) >= 1e-4
     np.testing.assert_array_equal((ours > 0)[decided], (ref > 0)[decided])
+
+
+@pytest.mark.parametrize("original_size, display_size", [((1500, 1000), (600, 400)), ((480, 640), (961, 1281))])
+def test_upscale_to_a_display_size_resamples_the_crop_straight_to_it(original_size, display_size):
+    low_res = (np.random.default_rng(7).standard_normal((2, 256, 256)) * 4.0).astype(np.float32)
+    input_size = preprocess_shape(*original_size, 1024)
+    upscaler = MaskUpscaler(original_size, input_size, output_size=display_size)
+    ours = upscaler.logits(low_res)
+    assert ours.shape == (2, *display_size) and upscaler.masks(low_res).dtype == np.bool_
+    np.testing.assert_allclose(ours, torch_postprocess(low_res, input_size, display_size), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("in_size, out_size", [(256, 1024), (683, 1500), (1024, 37), (5, 5), (1, 7)])
@@ -161,14 +172,18 @@ def test_bilinear_matrix_hand_checked():
     np.testing.assert_array_equal(bilinear_matrix(3, 3), np.eye(3, dtype=np.float32))
 
 
-def test_upscale_masks_broadcasts_over_leading_axes():
+def test_upscaler_broadcasts_over_leading_axes():
     rows, cols = mask_upscale_matrices((37, 53), preprocess_shape(37, 53, 1024))
+    upscaler = MaskUpscaler((37, 53), preprocess_shape(37, 53, 1024))
     low = np.random.default_rng(1).standard_normal((2, 3, 256, 256)).astype(np.float32)
-    out = upscale_masks(low, rows, cols)
+    out = upscaler.logits(low)
     assert out.shape == (2, 3, 37, 53) and out.dtype == np.float32
     np.testing.assert_allclose(out[1, 2], rows @ low[1, 2] @ cols.T, atol=1e-5)
+    np.testing.assert_array_equal(upscaler.masks(low), out > 0.0)
     with pytest.raises(InvalidInputError, match=r"\[\.\.\., 256, 256\]"):
-        upscale_masks(low[..., :128], rows, cols)
+        upscaler.logits(low[..., :128])
+    with pytest.raises(InvalidInputError, match="output size must be"):
+        MaskUpscaler((37, 53), preprocess_shape(37, 53, 1024), output_size=(0, 10))
 
 
 # --- hand-checked values and input checks -------------------------------------------------------------

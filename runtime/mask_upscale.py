@@ -1,0 +1,84 @@
+"""Low-res mask logits -> the original image frame (or a display size), at a few flops per pixel.
+
+SAM's postprocess_masks is bilinear 256 -> 1024, crop to the resized image, bilinear -> original
+size. ``transforms.mask_upscale_matrices`` composes that into one [H, 256] and one [W, 256] matrix.
+Each of their rows has at most 3-4 consecutive non-zeros, so multiplying by them densely does ~60x
+more work than needed (about 1 GFLOP per 1500x1000 mask). Here both maps are cut into blocks of
+output lines, and each block is a small dense matmul against the few input lines it reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.transforms import mask_upscale_matrices
+
+# Output lines per block: small enough that a block reads ~10 input lines, large enough that the
+# per-block Python overhead (~80 numpy calls per 1500x1000 image) stays far below the arithmetic.
+BLOCK_LINES = 32
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Output lines [start, stop) read input lines [first, last) with weights [stop - start, last - first]."""
+
+    start: int
+    stop: int
+    first: int
+    last: int
+    weights: np.ndarray
+
+
+def _blocks(matrix: np.ndarray, lines: int = BLOCK_LINES) -> list[_Block]:
+    """Split a banded [out, in] resampling matrix into row blocks with their input column span."""
+    blocks = []
+    for start in range(0, matrix.shape[0], lines):
+        rows = matrix[start:start + lines]
+        used = np.flatnonzero(rows.any(axis=0))
+        first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        blocks.append(_Block(start, start + rows.shape[0], first, last, np.ascontiguousarray(rows[:, first:last])))
+    return blocks
+
+
+class MaskUpscaler:
+    """Resamples [..., 256, 256] low-res logits to [..., H, W] for one image's geometry.
+
+    ``original_size`` (H, W) and ``input_size`` (h, w, the image resized to a longest side of
+    ``image_size``) fix the crop; ``output_size`` (default ``original_size``) is the frame of the
+    result, e.g. a display size: the crop is then resampled straight to it.
+    """
+
+    def __init__(self, original_size: tuple[int, int], input_size: tuple[int, int], image_size: int = 1024,
+                 low_res_size: int = 256, output_size: tuple[int, int] | None = None) -> None:
+        output_size = tuple(output_size) if output_size is not None else tuple(original_size)
+        if len(output_size) != 2 or min(output_size) < 1:
+            raise InvalidInputError(f"output size must be (height, width) with both >= 1; got {output_size}")
+        rows, cols = mask_upscale_matrices(output_size, input_size, image_size, low_res_size)
+        self.output_size = (int(output_size[0]), int(output_size[1]))
+        self.low_res_size = low_res_size
+        self._row_blocks = _blocks(rows)
+        self._col_blocks = _blocks(cols)
+
+    def logits(self, low_res: np.ndarray) -> np.ndarray:
+        """float32 [..., L, L] -> float32 [..., H, W] logits (threshold at 0.0 for masks)."""
+        low_res = np.asarray(low_res, dtype=np.float32)
+        size = self.low_res_size
+        if low_res.ndim < 2 or low_res.shape[-2:] != (size, size):
+            raise InvalidInputError(f"low-res masks must have shape [..., {size}, {size}]; got {low_res.shape}")
+        height, width = self.output_size
+        lead = low_res.shape[:-2]
+        # Columns first: the intermediate is [..., L, W], smaller than [..., H, L] x W work later.
+        across = np.empty(lead + (size, width), dtype=np.float32)
+        for block in self._col_blocks:
+            across[..., block.start:block.stop] = low_res[..., block.first:block.last] @ block.weights.T
+        out = np.empty(lead + (height, width), dtype=np.float32)
+        for block in self._row_blocks:
+            out[..., block.start:block.stop, :] = block.weights @ across[..., block.first:block.last, :]
+        return out
+
+    def masks(self, low_res: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+        """bool [..., H, W]: the upscaled logits above ``threshold`` (SAM's mask_threshold is 0.0)."""
+        return self.logits(low_res) > threshold
