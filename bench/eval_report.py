@@ -41,7 +41,8 @@ def describe_predictor(predictor) -> dict:
     record = json.loads(predictor.metadata.to_json())
     record["encoder_file"] = str(predictor.encoder.path) if predictor.encoder is not None else None
     record["decoder_file"] = str(predictor.decoder.path)
-    record["backend"] = type(predictor.decoder).__name__
+    record["backend"] = predictor.decoder.backend.name
+    record["decoder"] = predictor.decoder.layout
     return record
 
 

@@ -31,6 +31,9 @@ from sam_edge.runtime.metadata import GraphMetadata
 from sam_edge.runtime.transforms import PIXEL_MEAN, PIXEL_STD
 
 FORMATS = ("onnx", "openvino", "both")
+# "full": SAM's decoder as one graph; "split": image stage + prompt stage (the runtime's fast path,
+# which also handles mask inputs); "both": all three.
+DECODER_LAYOUTS = ("full", "split", "both")
 
 
 def print_progress(message: str) -> None:
@@ -77,8 +80,10 @@ def graph_metadata(model: LoadedModel, part: str) -> GraphMetadata:
 
 
 def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", official_decoder: bool = False,
-                 progress: Progress = print_progress) -> list[ValidationReport]:
-    """Write encoder + decoder (+ the official-interface decoder) to ``out_dir``; returns the reports.
+                 progress: Progress = print_progress, decoder: str = "both") -> list[ValidationReport]:
+    """Write the encoder, the decoder in ``decoder`` layout (+ the official-interface decoder) to ``out_dir``.
+
+    Returns the validation reports.
 
     All graphs or none: they are staged in a hidden folder inside ``out_dir`` and renamed into place only
     when every one has passed validation, so a failed or interrupted export leaves no subset of the graphs
@@ -86,13 +91,15 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
     """
     if fmt not in FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if decoder not in DECODER_LAYOUTS:
+        raise InvalidInputError(f"unknown decoder layout {decoder!r}; expected one of {', '.join(DECODER_LAYOUTS)}")
     out_dir = Path(out_dir)
     created = _missing_folders(out_dir)
     out_dir = prepare_output_dir(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=".sam-edge-export.", suffix=".partial", dir=out_dir))
     succeeded = False
     try:
-        reports = _export_parts(model, staging, fmt, official_decoder, progress)
+        reports = _export_parts(model, staging, fmt, exported_parts(decoder, official_decoder), progress)
         _move_staged_files(staging, out_dir)
         succeeded = True
     finally:
@@ -118,9 +125,15 @@ def _missing_folders(path: Path) -> list[Path]:
     return missing
 
 
-def _export_parts(model: LoadedModel, staging: Path, fmt: str, official_decoder: bool,
+def exported_parts(decoder: str = "both", official_decoder: bool = False) -> list[str]:
+    """The graphs an export writes, in order."""
+    parts = ["encoder"] + (["decoder"] if decoder in ("full", "both") else [])
+    parts += ["decoder_image", "decoder_prompt"] if decoder in ("split", "both") else []
+    return parts + (["decoder_official"] if official_decoder else [])
+
+
+def _export_parts(model: LoadedModel, staging: Path, fmt: str, parts: list[str],
                   progress: Progress) -> list[ValidationReport]:
-    parts = ["encoder", "decoder"] + (["decoder_official"] if official_decoder else [])
     reports = []
     for step, part in enumerate(parts, start=1):
         started = time.perf_counter()
@@ -149,6 +162,7 @@ def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress
         recipe = RECIPES[part]
         feeds = recipe.example_feeds(model.sam)
         expected = torch_reference(model.sam, part, feeds)
+        feeds = {name: feeds[name] for name in recipe.interface.input_names}
         xml_path = out_dir / f"{name}.xml"
         reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
         if fmt == "openvino":

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sam_edge.export.modeling.sam import Sam
-from sam_edge.runtime.interface import DECODER, DECODER_OFFICIAL, ENCODER, GraphInterface
+from sam_edge.export.modeling.split_decoder import DecoderImageStage, DecoderPromptStage
+from sam_edge.runtime.interface import DECODER, DECODER_IMAGE, DECODER_OFFICIAL, DECODER_PROMPT, ENCODER, GraphInterface
 
 
 class EncoderGraph(nn.Module):
@@ -62,12 +63,25 @@ class OfficialDecoderGraph(nn.Module):
 
 @dataclass(frozen=True)
 class GraphRecipe:
-    """How to build, feed and check one exported graph."""
+    """How to build, feed and check one exported graph.
+
+    The graph is checked against ``reference_type`` (default: the module it is traced from) run on
+    the feeds named ``reference_inputs`` (default: the graph's own inputs). The split decoder's
+    prompt stage is checked against the whole reference decoder this way.
+    """
 
     interface: GraphInterface
     module_type: type[nn.Module]
     atol: float  # max abs difference accepted between the graph and PyTorch
     output_atol: tuple[tuple[str, float], ...] = ()  # per-output exceptions to ``atol``
+    reference_type: type[nn.Module] | None = None
+    reference_inputs: tuple[str, ...] = ()
+
+    def reference_module(self, sam: Sam) -> nn.Module:
+        return (self.reference_type or self.module_type)(sam).eval()
+
+    def reference_input_names(self) -> list[str]:
+        return list(self.reference_inputs) or self.interface.input_names
 
     def tolerances(self) -> dict[str, float]:
         """Output name -> max abs difference accepted against PyTorch."""
@@ -79,7 +93,16 @@ class GraphRecipe:
 
 
 def example_feeds(part: str, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
-    """Feeds that exercise a graph: a random image, or 2 prompts (points + a box) with a mask input."""
+    """Feeds that exercise a graph: a random image, or 2 prompts (points + a box) with a mask input.
+
+    The prompt stage's feeds also hold the decoder's, from which its image-stage inputs were computed.
+    """
+    if part == "decoder_prompt":
+        feeds = example_feeds("decoder", sam, seed)
+        stage = DecoderImageStage(sam).eval()
+        with torch.no_grad():
+            outputs = stage(*(torch.from_numpy(feeds[name]) for name in DECODER_IMAGE.input_names))
+        return feeds | {name: out.numpy() for name, out in zip(DECODER_IMAGE.output_names, outputs)}
     rng = np.random.default_rng(seed)
     side = sam.spec.image_size
     if part == "encoder":
@@ -94,6 +117,8 @@ def example_feeds(part: str, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
         "mask_input": rng.standard_normal((2, 1, 256, 256)).astype(np.float32),
         "has_mask_input": np.array([1, 0], dtype=np.float32),
     }
+    if part == "decoder_image":
+        return {name: feeds[name] for name in DECODER_IMAGE.input_names}
     if part == "decoder_official":
         feeds["orig_im_size"] = np.array([600, 900], dtype=np.float32)
     return feeds
@@ -106,4 +131,9 @@ RECIPES = {
     # differently (scale out/in vs in/out), so they drift by ~1e-7 x pixel index: the max diff grows with
     # orig_im_size (1.5e-4 at 600x900 on random weights) while low_res_masks agrees to ~1e-5.
     "decoder_official": GraphRecipe(DECODER_OFFICIAL, OfficialDecoderGraph, atol=1e-4, output_atol=(("masks", 1e-3),)),
+    "decoder_image": GraphRecipe(DECODER_IMAGE, DecoderImageStage, atol=1e-4),
+    # Checked against the whole reference decoder (not only its own torch module): the algebra of the
+    # split (reordered matmuls, dropped softmax-invariant terms) moves logits by ~1e-5.
+    "decoder_prompt": GraphRecipe(DECODER_PROMPT, DecoderPromptStage, atol=1e-3, reference_type=DecoderGraph,
+                                  reference_inputs=tuple(DECODER.input_names)),
 }

@@ -53,9 +53,9 @@ class ValidationReport:
 def torch_reference(sam: Sam, part: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """PyTorch outputs of ``part`` on ``feeds``, keyed by the interface's output names."""
     recipe = RECIPES[part]
-    module = recipe.module_type(sam).eval()
+    module = recipe.reference_module(sam)
     with torch.no_grad():
-        outputs = module(*(torch.from_numpy(feeds[name]) for name in recipe.interface.input_names))
+        outputs = module(*(torch.from_numpy(feeds[name]) for name in recipe.reference_input_names()))
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     return {name: out.numpy() for name, out in zip(recipe.interface.output_names, outputs)}
 
@@ -82,7 +82,8 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
         _trace(recipe.module_type(sam).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
         progress(f"  validating {path.name} in onnxruntime")
-        report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, feeds), expected), recipe.tolerances())
+        graph_feeds = {name: feeds[name] for name in recipe.interface.input_names}
+        report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, graph_feeds), expected), recipe.tolerances())
         progress(f"  {report.summary()}")
         if not report.passed:
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")

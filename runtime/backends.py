@@ -21,6 +21,7 @@ EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
 
 
 class Backend(Protocol):
+    name: str  # "onnxruntime" or "openvino"
     path: Path
     metadata: GraphMetadata
     input_names: list[str]
@@ -56,6 +57,8 @@ def resolve_threads(threads: int | None) -> int:
 class OnnxRuntimeBackend:
     """An onnxruntime InferenceSession on the CPU with a fixed intra-op thread count."""
 
+    name = "onnxruntime"
+
     def __init__(self, path: Path, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -80,6 +83,8 @@ class OnnxRuntimeBackend:
 
 class OpenVinoBackend:
     """An OpenVINO CompiledModel on the CPU plugin, tuned for single-request latency."""
+
+    name = "openvino"
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         try:

@@ -71,4 +71,27 @@ DECODER_OFFICIAL = GraphInterface(
     ),
 )
 
-INTERFACES = {i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL)}
+# The decoder split for speed (export/modeling/split_decoder.py): the image stage runs once per image
+# (mask_batch 1, no mask) or once per prompt with a mask input; the prompt stage runs per prompt and
+# broadcasts image-stage outputs of mask_batch 1 over the prompt batch.
+_IMAGE_STAGE_OUTPUTS = (
+    TensorDecl("image_tokens", ("mask_batch", 4096, 256)),  # embedding + dense prompt, [N, C] per image
+    TensorDecl("image_pe", (1, 4096, 256)),
+    TensorDecl("attn_keys", ("mask_batch", 8, 16, 4096)),  # block 1, token->image keys, per head, transposed
+    TensorDecl("attn_values", ("mask_batch", 8, 4096, 16)),  # block 1, token->image values, per head
+    TensorDecl("attn_queries", ("mask_batch", 4096, 128)),  # block 1, image->token queries
+)
+
+DECODER_IMAGE = GraphInterface(
+    part="decoder_image",
+    inputs=(_DECODER_INPUTS[0], _DECODER_INPUTS[3], _DECODER_INPUTS[4]),
+    outputs=_IMAGE_STAGE_OUTPUTS,
+)
+
+DECODER_PROMPT = GraphInterface(
+    part="decoder_prompt",
+    inputs=_IMAGE_STAGE_OUTPUTS + (_DECODER_INPUTS[1], _DECODER_INPUTS[2]),
+    outputs=DECODER.outputs,
+)
+
+INTERFACES = {i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL, DECODER_IMAGE, DECODER_PROMPT)}

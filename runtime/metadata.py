@@ -13,7 +13,7 @@ from sam_edge.runtime.errors import ModelFileError, ModelMismatchError
 
 METADATA_KEY = "sam_edge"
 FORMAT_VERSION = 1
-PARTS = ("encoder", "decoder", "decoder_official")
+PARTS = ("encoder", "decoder", "decoder_official", "decoder_image", "decoder_prompt")
 
 
 @dataclass(frozen=True)

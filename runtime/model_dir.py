@@ -13,11 +13,21 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """The encoder and decoder graphs a predictor runs, and the backend that runs them."""
+    """The graphs a predictor runs, and the backend that runs them.
+
+    The decoder comes as one graph (``decoder``), as an image stage + prompt stage (the fast path,
+    ``decoder_image`` + ``decoder_prompt``), or both; at least one of the two layouts is present.
+    """
 
     encoder: Path
-    decoder: Path
+    decoder: Path | None
     backend: str
+    decoder_image: Path | None = None
+    decoder_prompt: Path | None = None
+
+    @property
+    def split(self) -> bool:
+        return self.decoder_image is not None and self.decoder_prompt is not None
 
 
 def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str = "fp32") -> ModelFiles:
@@ -40,9 +50,19 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
         )
     chosen = candidates[0]
     encoder = _single(model_dir, "encoder", precision, chosen)
-    decoder_precision = precision if _graphs(model_dir, "decoder", precision, chosen) else "fp32"
-    decoder = _single(model_dir, "decoder", decoder_precision, chosen)
-    return ModelFiles(encoder, decoder, chosen)
+    split = [_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt")]
+    decoder = _decoder_part(model_dir, "decoder", precision, chosen)
+    if decoder is None and None in split:
+        return ModelFiles(encoder, _single(model_dir, "decoder", "fp32", chosen), chosen)  # names what is missing
+    return ModelFiles(encoder, decoder, chosen, *split) if None not in split else ModelFiles(encoder, decoder, chosen)
+
+
+def _decoder_part(model_dir: Path, part: str, precision: str, backend: str) -> Path | None:
+    """The ``part`` graph in ``precision`` if present, else in fp32, else None."""
+    for candidate in dict.fromkeys((precision, "fp32")):
+        if _graphs(model_dir, part, candidate, backend):
+            return _single(model_dir, part, candidate, backend)
+    return None
 
 
 def _graphs(model_dir: Path, part: str, precision: str, backend: str) -> list[Path]:

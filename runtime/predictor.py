@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_edge.runtime.backends import Backend, open_backend
+from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
 from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
@@ -23,9 +24,6 @@ from sam_edge.runtime.metadata import GraphMetadata, check_same_model
 from sam_edge.runtime.model_dir import find_model_files
 from sam_edge.runtime.prompts import build_decoder_feeds
 from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
-
-DECODER_OUTPUTS = ["iou_predictions", "low_res_masks"]
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -67,13 +65,14 @@ class SamPredictor:
 
     def __init__(self, model_dir: str | Path | None = None, *, encoder: str | Path | None = None,
                  decoder: str | Path | None = None, backend: str | None = None, threads: int | None = None,
-                 precision: str = "fp32", cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+                 precision: str = "fp32", cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 split_decoder: bool | None = None) -> None:
+        """``split_decoder``: None uses the image + prompt stage graphs when the directory has them
+        (the fast path), True requires them, False runs the single decoder graph."""
+        self.decoder = _open_decoder(model_dir, decoder, backend, threads, precision, split_decoder)
         if model_dir is not None:
             files = find_model_files(model_dir, backend, precision)
-            encoder, decoder, backend = encoder or files.encoder, decoder or files.decoder, files.backend
-        if decoder is None:
-            raise ModelFileError("no decoder graph: pass a model directory or decoder=PATH")
-        self.decoder: Backend = open_backend(decoder, backend, threads)
+            encoder, backend = encoder or files.encoder, files.backend
         self.encoder: Backend | None = open_backend(encoder, backend, threads) if encoder is not None else None
         if self.encoder is not None:
             check_same_model(self.encoder.metadata, self.decoder.metadata, "the encoder and decoder graphs")
@@ -145,7 +144,7 @@ class SamPredictor:
         embedding = self._require_image()
         feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
                                     boxes, mask_input, batched)
-        scores, low_res = self.decoder.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
+        scores, low_res = self.decoder.decode(embedding.embeddings, feeds)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         scores, low_res = scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
         upscaler = self.mask_upscaler(mask_size)
@@ -168,6 +167,26 @@ class SamPredictor:
         if self._embedding is None:
             raise NoImageSetError("no image set: call set_image(image) or set_image_embedding(embedding) before predict")
         return self._embedding
+
+
+def _open_decoder(model_dir, decoder, backend, threads, precision, split_decoder) -> FullDecoder | SplitDecoder:
+    """The decoder path: an explicit ``decoder`` graph, else the directory's split or full decoder."""
+    if decoder is not None or model_dir is None:
+        if decoder is None:
+            raise ModelFileError("no decoder graph: pass a model directory or decoder=PATH")
+        if split_decoder:
+            raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
+        return FullDecoder(open_backend(decoder, backend, threads))
+    files = find_model_files(model_dir, backend, precision)
+    if split_decoder and not files.split:
+        raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
+                             "re-export with `sam-edge export --decoder split` or `both`")
+    if files.split and split_decoder is not False:
+        return SplitDecoder(open_backend(files.decoder_image, files.backend, threads),
+                            open_backend(files.decoder_prompt, files.backend, threads))
+    if files.decoder is None:
+        raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
+    return FullDecoder(open_backend(files.decoder, files.backend, threads))
 
 
 def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:

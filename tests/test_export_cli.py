@@ -54,20 +54,36 @@ def test_export_checkpoint_writes_validated_graphs(golden_checkpoint, tmp_path, 
     (out / "keep.txt").write_text("pre-existing")
     code, stdout, err = run_cli(capsys, "--checkpoint", checkpoint, "--out", out)
     assert code == 0, err
-    names = ["vit_custom_64x2.encoder.fp32.onnx", "vit_custom_64x2.decoder.fp32.onnx"]
+    parts = ["encoder", "decoder", "decoder_image", "decoder_prompt"]
+    names = [f"vit_custom_64x2.{part}.fp32.onnx" for part in parts]
     assert snapshot(out) == sorted(names + ["keep.txt"])
     # Summary on stdout; progress and validation numbers on stderr.
     lines = stdout.splitlines()
-    assert lines[0].startswith("wrote 2 files (") and lines[0].endswith(f") to {out}:")
+    assert lines[0].startswith("wrote 4 files (") and lines[0].endswith(f") to {out}:")
     assert [line.split()[0] for line in lines[1:]] == names
-    assert all(" MB  max abs diff " in line for line in lines[1:])
-    assert "[1/2] encoder" in err and "[2/2] decoder" in err
+    assert all((" MB  max abs diff " in line or " kB  max abs diff " in line) for line in lines[1:])
+    assert "[1/4] encoder" in err and "[2/4] decoder" in err and "[4/4] decoder_prompt" in err
     assert any("vit_custom_64x2.decoder.fp32.onnx: max abs diff vs PyTorch iou_predictions" in line for line in err)
     sha256 = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    for name, part in zip(names, ["encoder", "decoder"]):
+    for name, part in zip(names, parts):
         metadata = read_graph_metadata(out / name)
         assert (metadata.part, metadata.checkpoint_sha256) == (part, sha256)
         assert metadata.model_id == f"vit_custom_64x2-{sha256[:12]}"
+
+
+def test_split_decoder_only(golden_checkpoint, tmp_path, capsys):
+    code, stdout, err = run_cli(capsys, "--checkpoint", golden_checkpoint("vit_small"), "--out", tmp_path,
+                                "--decoder", "split")
+    assert code == 0, err
+    assert snapshot(tmp_path) == [f"vit_custom_64x2.{part}.fp32.onnx" for part in ("decoder_image", "decoder_prompt", "encoder")]
+    prompt_line = next(line for line in err if "decoder_prompt.fp32.onnx: max abs diff" in line)
+    assert "low_res_masks" in prompt_line and "(tol 1e-03)" in prompt_line
+
+
+def test_unknown_decoder_layout(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", "--random", "nano", "--out", str(tmp_path), "--decoder", "fast"])
+    assert exit_info.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
 
 
 def test_summary_lists_each_weight_file_once_with_both_formats(tmp_path):
@@ -80,9 +96,10 @@ def test_summary_lists_each_weight_file_once_with_both_formats(tmp_path):
 
 
 def test_format_choices_match_the_library():
-    from sam_edge.export.api import FORMATS
+    from sam_edge.export.api import DECODER_LAYOUTS, FORMATS
 
     assert export_cmd.FORMATS == FORMATS
+    assert export_cmd.DECODER_LAYOUTS == DECODER_LAYOUTS
 
 
 @pytest.mark.parametrize("kind", list(BAD_CHECKPOINTS))

@@ -21,7 +21,7 @@ from sam_edge.runtime.backends import open_backend  # noqa: E402
 from sam_edge.runtime.interface import INTERFACES  # noqa: E402
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata  # noqa: E402
 
-PARTS = ("encoder", "decoder", "decoder_official")
+PARTS = ("encoder", "decoder", "decoder_image", "decoder_prompt", "decoder_official")
 ATOL = 1e-4
 DECODER_OUTPUTS = ["iou_predictions", "low_res_masks"]
 
@@ -77,7 +77,7 @@ def test_writes_every_graph_and_nothing_else(exported):
     graphs = [f"vit_small.{part}.fp32.{ext}" for part in PARTS for ext in ("onnx", "xml")]
     assert [report.path.name for report in reports] == graphs
     assert all(report.path.parent == out for report in reports)
-    assert progress[0] == "[1/3] encoder"
+    assert progress[0] == "[1/5] encoder"
     assert "  validating vit_small.decoder.fp32.onnx in onnxruntime" in progress
     assert "  validating vit_small.decoder_official.fp32.xml in OpenVINO" in progress
 
@@ -181,7 +181,33 @@ def test_openvino_matches_onnxruntime(exported, part):
         feeds = prompt_feeds(3, 5, 1, seed=4)
         if part == "decoder_official":
             feeds["orig_im_size"] = np.array([300, 400], np.float32)
+        if part == "decoder_prompt":
+            feeds = split_feeds(exported, feeds)
+        feeds = {name: feeds[name] for name in INTERFACES[part].input_names}
     names = INTERFACES[part].output_names
     from_ort = open_backend(graph_path(exported, part)).run(names, feeds)
     from_openvino = open_backend(graph_path(exported, part, "xml")).run(names, feeds)
     assert max(max_diffs(from_openvino, from_ort)) < ATOL
+
+
+def split_feeds(exported, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The prompt stage's feeds: the image stage's outputs (onnxruntime) for ``feeds`` + its points."""
+    image_stage = INTERFACES["decoder_image"]
+    stage = open_backend(graph_path(exported, "decoder_image"))
+    outputs = stage.run(image_stage.output_names, {name: feeds[name] for name in image_stage.input_names})
+    return dict(zip(image_stage.output_names, outputs)) | {
+        "point_coords": feeds["point_coords"], "point_labels": feeds["point_labels"]}
+
+
+@pytest.mark.parametrize("batch, num_points, mask_batch", [(1, 2, 1), (4, 3, 1), (3, 5, 3)])
+def test_split_decoder_graphs_match_the_reference_decoder(exported, batch, num_points, mask_batch):
+    # Image stage then prompt stage, both ONNX, against the PyTorch reference decoder (Sam.decode):
+    # shared image state (mask_batch 1, no mask) and one state per prompt with mask inputs.
+    feeds = prompt_feeds(batch, num_points, mask_batch, seed=batch + num_points)
+    if mask_batch == 1:
+        feeds["has_mask_input"][:] = 0.0
+    names = INTERFACES["decoder_prompt"].output_names
+    actual = open_backend(graph_path(exported, "decoder_prompt")).run(names, split_feeds(exported, feeds))
+    expected = torch_decode(exported[0], feeds)
+    # The issue's bound is 1e-3; the split is exact algebra, so rounding alone keeps it near 1e-5.
+    assert max(max_diffs(actual, expected)) < 1e-4

@@ -374,8 +374,40 @@ def test_predict_before_set_image(model_dir, predictor):
 
 def test_model_dir_missing_its_decoder(model_dir, tmp_path):
     broken = shutil.copytree(model_dir, tmp_path / "broken")
-    decoder_path(broken).unlink()
+    for graph in [decoder_path(broken), *broken.glob("*.decoder_prompt.fp32.onnx")]:
+        graph.unlink()
     expect_error(ModelFileError, "missing the decoder graph", lambda: SamPredictor(broken, threads=2))
+
+
+def test_split_and_full_decoder_give_the_same_predictions(model_dir, tmp_path):
+    split = SamPredictor(model_dir, threads=2)
+    full = SamPredictor(model_dir, threads=2, split_decoder=False)
+    assert (split.decoder.layout, full.decoder.layout) == ("split", "full")
+    for predictor in (split, full):
+        predictor.set_image(SAMPLE)
+    first = full.predict(*POINT, return_logits=True)
+    mask_input = first.low_res_logits[int(np.argmax(first.scores))][None]
+    prompts = [dict(point_coords=POINT[0], point_labels=POINT[1]), dict(box=[100, 120, 420, 400]),
+               dict(point_coords=[[300, 200], [420, 330]], point_labels=[1, 0], box=[100, 120, 420, 400]),
+               dict(point_coords=POINT[0], point_labels=POINT[1], mask_input=mask_input, multimask_output=False)]
+    for prompt in prompts:
+        assert_same_prediction(split.predict(**prompt, return_logits=True), full.predict(**prompt, return_logits=True))
+    boxes = np.array([[100, 120, 420, 400], [10, 10, 300, 200], [200, 50, 630, 470]], np.float32)
+    assert_same_prediction(split.predict_batch(boxes=boxes, return_logits=True),
+                           full.predict_batch(boxes=boxes, return_logits=True))
+
+
+def test_split_only_model_dir(model_dir, tmp_path):
+    split_only = shutil.copytree(model_dir, tmp_path / "split-only")
+    decoder_path(split_only).unlink()
+    predictor = SamPredictor(split_only, threads=2)
+    assert predictor.decoder.layout == "split"
+    expect_error(ModelFileError, "only the split decoder", lambda: SamPredictor(split_only, threads=2, split_decoder=False))
+    full_only = shutil.copytree(model_dir, tmp_path / "full-only")
+    for graph in full_only.glob("*.decoder_image.*"):
+        graph.unlink()
+    expect_error(ModelFileError, "no split decoder", lambda: SamPredictor(full_only, threads=2, split_decoder=True))
+    assert SamPredictor(full_only, threads=2).decoder.layout == "full"
 
 
 def test_missing_model_dir(tmp_path):

@@ -129,7 +129,7 @@ def test_openvino_backend(first_run, model_dir):
     status, stdout, stderr = run_cli("segment", SAMPLE, "--model", model_dir, "--point", POINT,
                                      "--backend", "openvino", "--threads", "2", "--out", mask_path)
     assert status == 0, stderr
-    assert "OpenVinoBackend" in stdout
+    assert "backend openvino" in stdout
     got, expected = read_mask(mask_path), read_mask(first_run["mask.png"])
     union = np.logical_or(got, expected).sum()
     assert union == 0 or np.logical_and(got, expected).sum() / union >= 0.999
@@ -174,7 +174,7 @@ def test_bad_input_exits_2_with_one_line(case, first_run, other_size_embedding, 
 def test_info_prints_each_graph(model_dir, golden_checkpoint):
     model_id = "vit_small-" + hashlib.sha256(golden_checkpoint("vit_small").read_bytes()).hexdigest()[:12]
     graphs = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
-    assert len(graphs) == 4  # encoder and decoder, ONNX and OpenVINO IR
+    assert len(graphs) == 8  # encoder, decoder, decoder_image, decoder_prompt; ONNX and OpenVINO IR each
     status, stdout, stderr = run_cli("info", model_dir)
     assert status == 0, stderr
     blocks = dict(re.findall(r"^(\S+\.(?:onnx|xml))\s.*\n(.*)$", stdout, flags=re.M))

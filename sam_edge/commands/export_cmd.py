@@ -14,6 +14,7 @@ from sam_edge.runtime.errors import InvalidInputError, SamEdgeError
 
 # The same tuple as sam_edge.export.api.FORMATS (a test checks); repeated so parsing needs no torch.
 FORMATS = ("onnx", "openvino", "both")
+DECODER_LAYOUTS = ("full", "split", "both")  # as sam_edge.export.api.DECODER_LAYOUTS
 INSTALL_HINT = "pip install 'sam-edge[export]'"
 
 
@@ -33,6 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="seed of --random weights (default 0)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created if needed)")
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="graph format (default onnx)")
+    parser.add_argument("--decoder", choices=DECODER_LAYOUTS, default="both",
+                        help="decoder graphs: 'full' (one graph, SAM's interface), 'split' (image stage + "
+                             "prompt stage, the runtime's fast path) or 'both' (default)")
     parser.add_argument("--official-decoder", action="store_true",
                         help="also write the decoder with SAM's own ONNX interface (masks upsampled to orig_im_size)")
     parser.set_defaults(run=run)
@@ -48,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = api.load_model(model_type=args.random, random_seed=args.seed)
     api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
-    reports = api.export_model(model, args.out, args.format, args.official_decoder)
+    reports = api.export_model(model, args.out, args.format, args.official_decoder, decoder=args.decoder)
     print_summary(args.out, reports)
     return 0
 

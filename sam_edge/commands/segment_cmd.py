@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = predictor.predict(coords, labels, args.box, multimask_output=args.multimask)
     decoder_ms = (time.perf_counter() - started) * 1e3
-    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), backend {type(predictor.decoder).__name__}")
+    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), backend {predictor.decoder.backend.name}, {predictor.decoder.layout} decoder")
     print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {source} {encoder_ms:.0f} ms, decoder + post-processing {decoder_ms:.1f} ms")
     best = int(np.argmax(result.scores))
     for index, (score, stability) in enumerate(zip(result.scores, result.stability_scores)):

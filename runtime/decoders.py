@@ -1,0 +1,87 @@
+"""The two ways to run SAM's decoder on a batch of prompts: one full graph, or an image stage + a prompt stage.
+
+The split path (export/modeling/split_decoder.py) computes the same masks with the prompt-independent
+work done once per image: the image stage's outputs are cached per embedding, and each prompt runs
+only the prompt stage. A prompt with a mask input changes the image tokens, so for such prompts the
+image stage runs once per prompt (still one call for the batch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sam_edge.runtime.backends import Backend
+from sam_edge.runtime.interface import DECODER, DECODER_IMAGE
+from sam_edge.runtime.metadata import GraphMetadata, check_same_model
+from sam_edge.runtime.prompts import DecoderFeeds
+
+DECODER_OUTPUTS = DECODER.output_names  # iou_predictions [B, 4], low_res_masks [B, 4, 256, 256]
+
+
+class FullDecoder:
+    """SAM's decoder as one graph (the official interface without orig_im_size)."""
+
+    layout = "full"
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def path(self) -> Path:
+        return Path(self.backend.path)
+
+    @property
+    def metadata(self) -> GraphMetadata:
+        return self.backend.metadata
+
+    def decode(self, image_embeddings: np.ndarray, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embeddings."""
+        scores, low_res = self.backend.run(DECODER_OUTPUTS, feeds.as_dict(image_embeddings))
+        return scores, low_res
+
+
+class SplitDecoder:
+    """Image stage once per image (cached for the last embedding seen), prompt stage per call."""
+
+    layout = "split"
+
+    def __init__(self, image_stage: Backend, prompt_stage: Backend) -> None:
+        check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
+        self.image_stage = image_stage
+        self.backend = prompt_stage
+        self._cached_for: np.ndarray | None = None
+        self._cached: dict[str, np.ndarray] = {}
+
+    @property
+    def path(self) -> Path:
+        return Path(self.backend.path)
+
+    @property
+    def metadata(self) -> GraphMetadata:
+        return self.backend.metadata
+
+    def image_state(self, image_embeddings: np.ndarray) -> dict[str, np.ndarray]:
+        """The image stage's outputs without a mask input, computed once per embedding array."""
+        if self._cached_for is not image_embeddings:
+            no_mask = np.zeros((1, 1, 256, 256), np.float32), np.zeros(1, np.float32)
+            self._cached = self._run_image_stage(image_embeddings, *no_mask)
+            self._cached_for = image_embeddings
+        return self._cached
+
+    def decode(self, image_embeddings: np.ndarray, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embeddings."""
+        if feeds.has_mask_input.any():
+            state = self._run_image_stage(image_embeddings, feeds.mask_input, feeds.has_mask_input)
+        else:
+            state = self.image_state(image_embeddings)
+        prompt_feeds = state | {"point_coords": feeds.point_coords, "point_labels": feeds.point_labels}
+        scores, low_res = self.backend.run(DECODER_OUTPUTS, prompt_feeds)
+        return scores, low_res
+
+    def _run_image_stage(self, image_embeddings, mask_input, has_mask_input) -> dict[str, np.ndarray]:
+        feeds = {"image_embeddings": image_embeddings, "mask_input": mask_input, "has_mask_input": has_mask_input}
+        names = DECODER_IMAGE.output_names
+        return dict(zip(names, self.image_stage.run(names, feeds)))
+
