@@ -64,21 +64,31 @@ class MaskUpscaler:
 
     def logits(self, low_res: np.ndarray) -> np.ndarray:
         """float32 [..., L, L] -> float32 [..., H, W] logits (threshold at 0.0 for masks)."""
+        across = self._columns(low_res)
+        out = np.empty(across.shape[:-2] + self.output_size, dtype=np.float32)
+        for block in self._row_blocks:
+            np.matmul(block.weights, across[..., block.first:block.last, :], out=out[..., block.start:block.stop, :])
+        return out
+
+    def masks(self, low_res: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+        """bool [..., H, W]: the upscaled logits above ``threshold`` (SAM's mask_threshold is 0.0).
+
+        Thresholds block by block, so the full float32 logits are never held in memory.
+        """
+        across = self._columns(low_res)
+        out = np.empty(across.shape[:-2] + self.output_size, dtype=np.bool_)
+        for block in self._row_blocks:
+            np.greater(block.weights @ across[..., block.first:block.last, :], threshold,
+                       out=out[..., block.start:block.stop, :])
+        return out
+
+    def _columns(self, low_res: np.ndarray) -> np.ndarray:
+        """First pass: [..., L, L] -> [..., L, W] (the smaller intermediate: W work on L rows, not H)."""
         low_res = np.asarray(low_res, dtype=np.float32)
         size = self.low_res_size
         if low_res.ndim < 2 or low_res.shape[-2:] != (size, size):
             raise InvalidInputError(f"low-res masks must have shape [..., {size}, {size}]; got {low_res.shape}")
-        height, width = self.output_size
-        lead = low_res.shape[:-2]
-        # Columns first: the intermediate is [..., L, W], smaller than [..., H, L] x W work later.
-        across = np.empty(lead + (size, width), dtype=np.float32)
+        across = np.empty(low_res.shape[:-2] + (size, self.output_size[1]), dtype=np.float32)
         for block in self._col_blocks:
-            across[..., block.start:block.stop] = low_res[..., block.first:block.last] @ block.weights.T
-        out = np.empty(lead + (height, width), dtype=np.float32)
-        for block in self._row_blocks:
-            out[..., block.start:block.stop, :] = block.weights @ across[..., block.first:block.last, :]
-        return out
-
-    def masks(self, low_res: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-        """bool [..., H, W]: the upscaled logits above ``threshold`` (SAM's mask_threshold is 0.0)."""
-        return self.logits(low_res) > threshold
+            np.matmul(low_res[..., block.first:block.last], block.weights.T, out=across[..., block.start:block.stop])
+        return across
