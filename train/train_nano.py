@@ -8,7 +8,10 @@ point or a jittered box, then --rounds correction clicks from the previous error
 previous low-res logits as mask input. Ambiguous (one-point) prompts train the best of the three
 multimask outputs; focal + dice (20:1) on masks, MSE on the IoU head. The schedule is driven by
 wall-clock progress through the --hours budget, so a resumed run continues the same curve. Most
-training runs at --image-size (512, 4x cheaper); the last --finetune-fraction runs at 1024.
+training runs at --image-size (512, 4x cheaper); the last --finetune-fraction runs at 1024, with
+the encoder's BatchNorm statistics first re-estimated at 1024 and then frozen (see
+recalibrate_bn.py): one scene per step means BatchNorm trains on per-image statistics, and the
+fine-tune lets the network adapt to the running statistics that inference uses.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import make_sample  # noqa: E402
 from losses import round_loss  # noqa: E402
 from prompt_sampling import correction_clicks, first_prompts  # noqa: E402
+from recalibrate_bn import batch_norms, recalibrate  # noqa: E402
 
 from sam_edge.export.modeling.sam import Sam  # noqa: E402
 from sam_edge.export.specs import get_spec  # noqa: E402
@@ -49,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hours", type=float, default=4.0, help="total wall-clock budget across resumes")
     parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
     parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
+    parser.add_argument("--calibration-images", type=int, default=60,
+                        help="scenes for re-estimating BatchNorm statistics before the fine-tune (0: keep training BN)")
     parser.add_argument("--instances", type=int, default=6, help="instances (prompts) per scene and step")
     parser.add_argument("--rounds", type=int, default=2, help="correction-click rounds after the first prompt")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -120,11 +126,12 @@ def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
             "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan")}
 
 
-def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args) -> None:
+def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False) -> None:
     """Atomic: a crash during the write leaves the previous checkpoint intact."""
     temp = path.with_name(path.name + ".partial")
     torch.save({"model": sam.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "elapsed_seconds": elapsed, "args": {k: str(v) for k, v in vars(args).items()}}, temp)
+                "elapsed_seconds": elapsed, "bn_frozen": bn_frozen,
+                "args": {k: str(v) for k, v in vars(args).items()}}, temp)
     os.replace(temp, path)
 
 
@@ -155,13 +162,15 @@ def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
 def save_snapshot(checkpoint: Path, snapshot: Path) -> None:
     """Weights + progress only (no optimizer state): small enough to carry between machines."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    torch.save({k: state[k] for k in ("model", "step", "elapsed_seconds")}, snapshot)
+    torch.save({k: state[k] for k in ("model", "step", "elapsed_seconds", "bn_frozen") if k in state}, snapshot)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     sam, optimizer, step, elapsed, warmup_origin = open_run(args)
+    bn_frozen = bool(torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True)
+                     .get("bn_frozen", False)) if (args.resume or args.resume_from) else False
     sam.train()
     budget = args.hours * 3600
     print(f"training nano from step {step} ({elapsed / 3600:.2f} of {args.hours} h used) into {args.out}", flush=True)
@@ -170,7 +179,16 @@ def main(argv=None) -> None:
         while elapsed < budget:
             started = time.perf_counter()
             progress = elapsed / budget
-            image_size = 1024 if progress >= 1 - args.finetune_fraction else args.image_size
+            finetune = progress >= 1 - args.finetune_fraction
+            image_size = 1024 if finetune else args.image_size
+            if finetune and args.calibration_images and not bn_frozen:
+                print(f"re-estimating BatchNorm statistics at 1024 on {args.calibration_images} scenes, then freezing them", flush=True)
+                recalibrate(sam, args.calibration_images, 1024)
+                bn_frozen = True
+            if bn_frozen:
+                sam.train()
+                for norm in batch_norms(sam):
+                    norm.eval()  # normalize with the running statistics, as inference does; they stay fixed
             lr = learning_rate(args, step - warmup_origin, progress)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -191,9 +209,9 @@ def main(argv=None) -> None:
                       f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} min left", flush=True)
                 window = []
             if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
-                save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
+                save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen)
                 last_save = time.perf_counter()
-    save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args)
+    save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen)
     save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
     # A plain state dict in the official checkpoint format: `sam-edge export --checkpoint OUT/nano.pth`.
     torch.save(sam.state_dict(), args.out / "nano.pth")
