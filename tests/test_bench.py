@@ -115,3 +115,24 @@ def test_unwritable_out_dir_and_missing_model_are_one_line_errors(bench_model, t
     assert main(["bench", "--model", str(tmp_path / "missing"), "--quick"]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and "cannot create output directory" in errors[0] and "does not exist" in errors[1]
+
+
+def test_profile_sums_kernel_time_per_operator(bench_model, tmp_path, capsys):
+    from sam_edge.bench.op_profile import profile_model_dir
+
+    encoder, prompt_stage = profile_model_dir(bench_model, threads=1, runs=2)
+    assert encoder.graph.endswith(".encoder.fp32.onnx") and prompt_stage.graph.endswith(".decoder_prompt.fp32.onnx")
+    for profile in (encoder, prompt_stage):
+        ops = {op.op_type: op for op in profile.ops}
+        assert "MatMul" in ops or "FusedMatMul" in ops or "Gemm" in ops
+        assert sum(op.share for op in profile.ops) == pytest.approx(1.0)
+        assert all(op.ms_per_run > 0 and op.nodes >= 1 for op in profile.ops)
+        assert [op.ms_per_run for op in profile.ops] == sorted((op.ms_per_run for op in profile.ops), reverse=True)
+    assert "Softmax" in {op.op_type for op in prompt_stage.ops}  # attention runs per prompt
+
+    code = main(["bench", "--model", str(bench_model), "--quick", "--scenarios", "predict_1_point", "--target-ms", "1e6",
+                 "--threads", "1", "--profile", "--out", str(tmp_path)])
+    assert code == 0
+    text = (tmp_path / "profile.md").read_text()
+    assert "decoder_prompt.fp32.onnx" in text and "| op type | ms / run | share | nodes |" in text
+    assert "--profile" in text.splitlines()[2]

@@ -84,6 +84,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="weights of --model for the PyTorch reference")
     parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for everything (default: physical cores)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write bench.json, bench.md and bench.png here")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the encoder and the per-prompt decoder graph per operator type "
+                             "(onnxruntime; printed, and written to profile.md with --out)")
     parser.set_defaults(run=run)
 
 
@@ -98,7 +101,7 @@ def command_line(args: argparse.Namespace) -> str:
             elif isinstance(value, dict):
                 value = ",".join(f"{name}={budget:g}" for name, budget in value.items())
             words += [f"--{option.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(words + (["--quick"] if args.quick else []))
+    return shlex.join(words + (["--quick"] if args.quick else []) + (["--profile"] if args.profile else []))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,8 +128,27 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         for path in write_report(reports, args.out, command_line(args)):
             print(f"wrote {path}")
+    if args.profile:
+        write_profiles(model_dirs, args)
     missed = [f"{r.model['model_id']}: {t['name']}" for r in reports for t in r.targets if not t["met"]]
     if missed:
         print(f"sam-edge bench: target missed: {'; '.join(missed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def write_profiles(model_dirs: list[Path], args: argparse.Namespace) -> None:
+    """Per-operator profiles of each model's ONNX graphs: printed, and profile.md under --out."""
+    from sam_edge.bench.op_profile import markdown, profile_model_dir
+    from sam_edge.runtime.atomic_write import atomic_output
+
+    sections = []
+    for model_dir in model_dirs:
+        profiles = profile_model_dir(model_dir, args.threads, runs=3 if args.quick else 20)
+        sections.append(f"## {model_dir.name}\n\n{markdown(profiles)}")
+    text = f"# Per-operator profile (onnxruntime)\n\n`{command_line(args)}`\n\n" + "\n".join(sections)
+    print("\n" + text)
+    if args.out is not None:
+        with atomic_output(Path(args.out) / "profile.md", suffix=".md") as temp:
+            temp.write_text(text)
+        print(f"wrote {Path(args.out) / 'profile.md'}")
