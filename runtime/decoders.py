@@ -1,7 +1,8 @@
 """The two ways to run SAM's decoder on a batch of prompts: one full graph, or an image stage + a prompt stage.
 
 The split path (export/modeling/split_decoder.py) computes the same masks with the prompt-independent
-work done once per image: the image stage's outputs are cached per embedding, and each prompt runs
+work done once per image: the image stage's outputs are kept with the ImageEmbedding (so the LRU cache of
+embeddings keeps them too, in memory; saved .npz files do not hold them), and each prompt runs
 only the prompt stage. A prompt with a mask input changes the image tokens, so for such prompts the
 image stage runs once per prompt (still one call for the batch).
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sam_edge.runtime.backends import Backend
+from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.interface import DECODER, DECODER_IMAGE
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
 from sam_edge.runtime.prompts import DecoderFeeds
@@ -36,14 +38,14 @@ class FullDecoder:
     def metadata(self) -> GraphMetadata:
         return self.backend.metadata
 
-    def decode(self, image_embeddings: np.ndarray, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
-        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embeddings."""
-        scores, low_res = self.backend.run(DECODER_OUTPUTS, feeds.as_dict(image_embeddings))
+    def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embedding."""
+        scores, low_res = self.backend.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
         return scores, low_res
 
 
 class SplitDecoder:
-    """Image stage once per image (cached for the last embedding seen), prompt stage per call."""
+    """Image stage once per image (kept in the embedding's ``decoder_state``), prompt stage per call."""
 
     layout = "split"
 
@@ -51,8 +53,6 @@ class SplitDecoder:
         check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
         self.image_stage = image_stage
         self.backend = prompt_stage
-        self._cached_for: np.ndarray | None = None
-        self._cached: dict[str, np.ndarray] = {}
 
     @property
     def path(self) -> Path:
@@ -62,20 +62,22 @@ class SplitDecoder:
     def metadata(self) -> GraphMetadata:
         return self.backend.metadata
 
-    def image_state(self, image_embeddings: np.ndarray) -> dict[str, np.ndarray]:
-        """The image stage's outputs without a mask input, computed once per embedding array."""
-        if self._cached_for is not image_embeddings:
+    def image_state(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+        """The image stage's outputs without a mask input, computed once per embedding."""
+        key = ("split_decoder", str(self.metadata.model_id))
+        cached = embedding.decoder_state.get(key)
+        if cached is None or cached[0] is not embedding.embeddings:  # a copy with other arrays: recompute
             no_mask = np.zeros((1, 1, 256, 256), np.float32), np.zeros(1, np.float32)
-            self._cached = self._run_image_stage(image_embeddings, *no_mask)
-            self._cached_for = image_embeddings
-        return self._cached
+            cached = (embedding.embeddings, self._run_image_stage(embedding.embeddings, *no_mask))
+            embedding.decoder_state[key] = cached
+        return cached[1]
 
-    def decode(self, image_embeddings: np.ndarray, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
-        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embeddings."""
+    def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embedding."""
         if feeds.has_mask_input.any():
-            state = self._run_image_stage(image_embeddings, feeds.mask_input, feeds.has_mask_input)
+            state = self._run_image_stage(embedding.embeddings, feeds.mask_input, feeds.has_mask_input)
         else:
-            state = self.image_state(image_embeddings)
+            state = self.image_state(embedding)
         prompt_feeds = state | {"point_coords": feeds.point_coords, "point_labels": feeds.point_labels}
         scores, low_res = self.backend.run(DECODER_OUTPUTS, prompt_feeds)
         return scores, low_res

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,10 @@ class ImageEmbedding:
 
     ``embeddings`` [1, 256, 64, 64] float32; ``original_size`` (H, W) of the loaded image;
     ``input_size`` (h, w) after resizing the longest side to the model's image_size; ``model_id``
-    names the weights that made it (decoders of other weights refuse it).
+    names the weights that made it (decoders of other weights refuse it). ``decoder_state`` holds
+    what a split decoder computed from this embedding once (its image stage, ~10 MB), so an
+    embedding kept in the cache never needs it again; it lives in memory only (``save`` skips it:
+    recomputing takes milliseconds, storing it would make the file ~4x larger).
     """
 
     embeddings: np.ndarray
@@ -34,6 +37,7 @@ class ImageEmbedding:
     input_size: tuple[int, int]
     model_id: str
     model_type: str
+    decoder_state: dict = field(default_factory=dict, repr=False, compare=False)
 
     def save(self, path: str | Path) -> Path:
         """Write an .npz atomically (a crash never leaves a half-written file under ``path``)."""

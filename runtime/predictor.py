@@ -144,7 +144,7 @@ class SamPredictor:
         embedding = self._require_image()
         feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
                                     boxes, mask_input, batched)
-        scores, low_res = self.decoder.decode(embedding.embeddings, feeds)
+        scores, low_res = self.decoder.decode(embedding, feeds)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         scores, low_res = scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
         upscaler = self.mask_upscaler(mask_size)

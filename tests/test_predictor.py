@@ -445,3 +445,23 @@ def test_bad_thread_environment(model_dir, monkeypatch):
 def test_physical_core_count():
     cores = physical_core_count()
     assert isinstance(cores, int) and 1 <= cores <= len(os.sched_getaffinity(0))
+
+
+def test_image_stage_runs_once_per_cached_embedding(model_dir):
+    predictor = SamPredictor(model_dir, threads=2)
+    calls, run = [], predictor.decoder.image_stage.run
+
+    def counting_run(names, feeds):
+        calls.append(len(feeds["has_mask_input"]))
+        return run(names, feeds)
+
+    predictor.decoder.image_stage.run = counting_run
+    flipped = np.asarray(Image.open(SAMPLE).convert("RGB"))[::-1].copy()  # another image
+    for image in (SAMPLE, flipped, SAMPLE, flipped):
+        predictor.set_image(image)
+        predictor.predict(*POINT)
+        predictor.predict(box=[100, 120, 420, 400])
+    assert calls == [1, 1]  # both embeddings stay in the LRU cache with their image-stage outputs
+    first = predictor.predict(*POINT)
+    predictor.predict(*POINT, mask_input=first.low_res_logits[:1], multimask_output=False)
+    assert calls == [1, 1, 1]  # a mask input changes the image tokens: the image stage runs for that prompt
