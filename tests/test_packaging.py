@@ -83,6 +83,13 @@ def test_every_source_file_is_in_the_wheel(wheel_names, folder):
     assert sources and sources <= set(wheel_names), sorted(sources - set(wheel_names))
 
 
+def test_bundled_default_model_is_package_data(wheel_names):
+    models = REPO / "sam_edge" / "models"
+    bundled = {f"sam_edge/models/{path.relative_to(models).as_posix()}" for path in models.rglob("*") if path.is_file()}
+    assert {name for name in bundled if name.startswith("sam_edge/models/nano/nano.encoder.fp32.")}, sorted(bundled)
+    assert bundled <= set(wheel_names), sorted(bundled - set(wheel_names))
+
+
 def test_wheel_layout_and_entry_point(wheel, wheel_names):
     names = set(wheel_names)
     for module in ("sam_edge/export/modeling/vit_encoder.py", "sam_edge/export/modeling/tiny_vit.py",
