@@ -162,7 +162,7 @@ def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress
         recipe = RECIPES[part]
         feeds = recipe.example_feeds(model.sam)
         expected = torch_reference(model.sam, part, feeds)
-        feeds = {name: feeds[name] for name in recipe.interface.input_names}
+        feeds = recipe.graph_feeds(feeds)
         xml_path = out_dir / f"{name}.xml"
         reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
         if fmt == "openvino":

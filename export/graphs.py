@@ -83,6 +83,10 @@ class GraphRecipe:
     def reference_input_names(self) -> list[str]:
         return list(self.reference_inputs) or self.interface.input_names
 
+    def graph_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The graph's own inputs out of ``feeds`` (which may also hold the reference's)."""
+        return {name: feeds[name] for name in self.interface.input_names}
+
     def tolerances(self) -> dict[str, float]:
         """Output name -> max abs difference accepted against PyTorch."""
         exceptions = dict(self.output_atol)

@@ -82,8 +82,8 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
         _trace(recipe.module_type(sam).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
         progress(f"  validating {path.name} in onnxruntime")
-        graph_feeds = {name: feeds[name] for name in recipe.interface.input_names}
-        report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, graph_feeds), expected), recipe.tolerances())
+        report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, recipe.graph_feeds(feeds)), expected),
+                                  recipe.tolerances())
         progress(f"  {report.summary()}")
         if not report.passed:
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")

@@ -22,13 +22,11 @@ from sam_edge.runtime.prompts import DecoderFeeds
 DECODER_OUTPUTS = DECODER.output_names  # iou_predictions [B, 4], low_res_masks [B, 4, 256, 256]
 
 
-class FullDecoder:
-    """SAM's decoder as one graph (the official interface without orig_im_size)."""
+class _PromptPath:
+    """What both layouts expose: ``backend`` is the graph run per prompt call, which names the model."""
 
-    layout = "full"
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+    layout: str
+    backend: Backend
 
     @property
     def path(self) -> Path:
@@ -38,13 +36,22 @@ class FullDecoder:
     def metadata(self) -> GraphMetadata:
         return self.backend.metadata
 
+
+class FullDecoder(_PromptPath):
+    """SAM's decoder as one graph (the official interface without orig_im_size)."""
+
+    layout = "full"
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
     def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
         """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embedding."""
         scores, low_res = self.backend.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
         return scores, low_res
 
 
-class SplitDecoder:
+class SplitDecoder(_PromptPath):
     """Image stage once per image (kept in the embedding's ``decoder_state``), prompt stage per call."""
 
     layout = "split"
@@ -53,14 +60,6 @@ class SplitDecoder:
         check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
         self.image_stage = image_stage
         self.backend = prompt_stage
-
-    @property
-    def path(self) -> Path:
-        return Path(self.backend.path)
-
-    @property
-    def metadata(self) -> GraphMetadata:
-        return self.backend.metadata
 
     def image_state(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
         """The image stage's outputs without a mask input, computed once per embedding."""

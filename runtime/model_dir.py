@@ -50,11 +50,13 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
         )
     chosen = candidates[0]
     encoder = _single(model_dir, "encoder", precision, chosen)
-    split = [_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt")]
     decoder = _decoder_part(model_dir, "decoder", precision, chosen)
-    if decoder is None and None in split:
-        return ModelFiles(encoder, _single(model_dir, "decoder", "fp32", chosen), chosen)  # names what is missing
-    return ModelFiles(encoder, decoder, chosen, *split) if None not in split else ModelFiles(encoder, decoder, chosen)
+    image_stage, prompt_stage = (_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt"))
+    if image_stage is None or prompt_stage is None:  # half a split decoder is no decoder
+        image_stage = prompt_stage = None
+        if decoder is None:
+            decoder = _single(model_dir, "decoder", "fp32", chosen)  # raises, naming the missing graph
+    return ModelFiles(encoder, decoder, chosen, image_stage, prompt_stage)
 
 
 def _decoder_part(model_dir: Path, part: str, precision: str, backend: str) -> Path | None:

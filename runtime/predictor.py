@@ -21,9 +21,10 @@ from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from sam_edge.runtime.mask_stats import stability_score
 from sam_edge.runtime.mask_upscale import MaskUpscaler
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
-from sam_edge.runtime.model_dir import find_model_files
+from sam_edge.runtime.model_dir import ModelFiles, find_model_files
 from sam_edge.runtime.prompts import build_decoder_feeds
 from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -69,9 +70,9 @@ class SamPredictor:
                  split_decoder: bool | None = None) -> None:
         """``split_decoder``: None uses the image + prompt stage graphs when the directory has them
         (the fast path), True requires them, False runs the single decoder graph."""
-        self.decoder = _open_decoder(model_dir, decoder, backend, threads, precision, split_decoder)
-        if model_dir is not None:
-            files = find_model_files(model_dir, backend, precision)
+        files = find_model_files(model_dir, backend, precision) if model_dir is not None else None
+        self.decoder = _open_decoder(files, model_dir, decoder, backend, threads, split_decoder)
+        if files is not None:
             encoder, backend = encoder or files.encoder, files.backend
         self.encoder: Backend | None = open_backend(encoder, backend, threads) if encoder is not None else None
         if self.encoder is not None:
@@ -169,15 +170,14 @@ class SamPredictor:
         return self._embedding
 
 
-def _open_decoder(model_dir, decoder, backend, threads, precision, split_decoder) -> FullDecoder | SplitDecoder:
-    """The decoder path: an explicit ``decoder`` graph, else the directory's split or full decoder."""
-    if decoder is not None or model_dir is None:
+def _open_decoder(files: ModelFiles | None, model_dir, decoder, backend, threads, split_decoder) -> FullDecoder | SplitDecoder:
+    """The decoder path: an explicit ``decoder`` graph, else the directory's (``files``) split or full decoder."""
+    if decoder is not None or files is None:
         if decoder is None:
             raise ModelFileError("no decoder graph: pass a model directory or decoder=PATH")
         if split_decoder:
             raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
         return FullDecoder(open_backend(decoder, backend, threads))
-    files = find_model_files(model_dir, backend, precision)
     if split_decoder and not files.split:
         raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
                              "re-export with `sam-edge export --decoder split` or `both`")
