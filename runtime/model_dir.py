@@ -30,18 +30,21 @@ class ModelFiles:
         return self.decoder_image is not None and self.decoder_prompt is not None
 
 
-def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str = "fp32") -> ModelFiles:
+def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str | None = None) -> ModelFiles:
     """Pick the encoder (of ``precision``) and decoder (same precision if present, else fp32).
 
-    ``backend`` None prefers onnxruntime graphs and falls back to OpenVINO IR.
+    ``precision`` None takes the encoder precision the directory holds (a `sam-edge quantize` output
+    holds one: int8 or fp16), fp32 when it holds several. ``backend`` None prefers onnxruntime graphs
+    and falls back to OpenVINO IR.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelFileError(f"model directory {model_dir} does not exist; export one with `sam-edge export`")
-    if precision not in PRECISIONS:
+    if precision is not None and precision not in PRECISIONS:
         raise InvalidInputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if backend is not None and backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    precision = precision or _present_precision(model_dir, backend)
     candidates = [backend] if backend else [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
     if not candidates:
         present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
@@ -57,6 +60,12 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
         if decoder is None:
             decoder = _single(model_dir, "decoder", "fp32", chosen)  # raises, naming the missing graph
     return ModelFiles(encoder, decoder, chosen, image_stage, prompt_stage)
+
+
+def _present_precision(model_dir: Path, backend: str | None) -> str:
+    backends = [backend] if backend else list(BACKENDS)
+    present = [p for p in PRECISIONS if any(_graphs(model_dir, "encoder", p, b) for b in backends)]
+    return present[0] if len(present) == 1 else "fp32"
 
 
 def _decoder_part(model_dir: Path, part: str, precision: str, backend: str) -> Path | None:

@@ -66,7 +66,7 @@ class SamPredictor:
 
     def __init__(self, model_dir: str | Path | None = None, *, encoder: str | Path | None = None,
                  decoder: str | Path | None = None, backend: str | None = None, threads: int | None = None,
-                 precision: str = "fp32", cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 precision: str | None = None, cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  split_decoder: bool | None = None) -> None:
         """``split_decoder``: None uses the image + prompt stage graphs when the directory has them
         (the fast path), True requires them, False runs the single decoder graph."""

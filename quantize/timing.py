@@ -1,0 +1,78 @@
+"""Encoder latency of a candidate against fp32 on the same backend, in the same process and run.
+
+Rounds alternate between the two graphs so that a noisy neighbour slows both alike; the ratio of the
+medians is what a recipe is judged by. OpenVINO compiles ``.onnx`` sources directly, so an fp32
+reference without IR still runs on the candidate's backend.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sam_edge.runtime.backends import resolve_threads
+
+WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up (design.md)
+
+
+@dataclass(frozen=True)
+class LatencyComparison:
+    backend: str
+    threads: int
+    fp32_ms: tuple[float, ...]
+    candidate_ms: tuple[float, ...]
+
+    @property
+    def fp32_median_ms(self) -> float:
+        return statistics.median(self.fp32_ms)
+
+    @property
+    def candidate_median_ms(self) -> float:
+        return statistics.median(self.candidate_ms)
+
+    @property
+    def speedup(self) -> float:
+        """fp32 median / candidate median (> 1: the candidate is faster)."""
+        return self.fp32_median_ms / self.candidate_median_ms
+
+    def summary(self) -> dict:
+        return {"backend": self.backend, "threads": self.threads, "rounds": len(self.fp32_ms),
+                "fp32_median_ms": self.fp32_median_ms, "median_ms": self.candidate_median_ms, "speedup": self.speedup}
+
+
+def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed: dict[str, np.ndarray],
+                    rounds: int, threads: int | None = None) -> LatencyComparison:
+    """Median encoder time of both graphs on ``backend`` with ``rounds`` alternating timed calls each."""
+    threads = resolve_threads(threads)
+    runners = [_runner(backend, path, threads) for path in (fp32_graph, candidate_graph)]
+    for run in runners:
+        for _ in range(WARMUP_ROUNDS):
+            run(feed)
+    samples: list[list[float]] = [[], []]
+    for _ in range(rounds):
+        for run, times in zip(runners, samples):
+            started = time.perf_counter()
+            run(feed)
+            times.append((time.perf_counter() - started) * 1e3)
+    return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))
+
+
+def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
+    if backend == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return lambda feed: session.run(None, feed)
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    return request.infer
