@@ -59,7 +59,11 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(self, path: Path, threads: int | None = None, spinning: bool = True) -> None:
+        """``spinning`` False: idle worker threads sleep at once instead of spinning for new work. Use it
+        for a graph that another session runs right after (the encoder, the decoder's image stage): each
+        session has its own pool, and a spinning pool takes the cores from the next one (a mask-input
+        prompt, image stage + prompt stage, measured 83 -> 47 ms on 2 cores)."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -68,6 +72,8 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = resolve_threads(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
@@ -125,8 +131,10 @@ def backend_for_path(path: Path) -> str:
     raise InvalidInputError(f"{path}: unknown graph format {path.suffix!r}; expected .onnx (onnxruntime) or .xml (OpenVINO IR)")
 
 
-def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None) -> Backend:
-    """Load a graph with the named backend, or the one its extension implies."""
+def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None,
+                 spinning: bool = True) -> Backend:
+    """Load a graph with the named backend, or the one its extension implies (``spinning``: see
+    OnnxRuntimeBackend; OpenVINO ignores it)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"graph {path} does not exist")
@@ -135,7 +143,7 @@ def open_backend(path: str | Path, backend: str | None = None, threads: int | No
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if path.suffix != EXTENSIONS[backend]:
         raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
-    return OnnxRuntimeBackend(path, threads) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
+    return OnnxRuntimeBackend(path, threads, spinning) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
 
 
 def read_graph_metadata(path: str | Path) -> GraphMetadata:
