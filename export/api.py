@@ -26,6 +26,7 @@ from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, expor
 from sam_edge.export.random_weights import randomize_state_dict
 from sam_edge.export.specs import ModelSpec, get_spec
 from sam_edge.runtime.atomic_write import prepare_output_dir
+from sam_edge.runtime.backend_choice import measure_backends, write_backend_choice
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.metadata import GraphMetadata
 from sam_edge.runtime.transforms import PIXEL_MEAN, PIXEL_STD
@@ -80,10 +81,11 @@ def graph_metadata(model: LoadedModel, part: str) -> GraphMetadata:
 
 
 def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", official_decoder: bool = False,
-                 progress: Progress = print_progress, decoder: str = "both") -> list[ValidationReport]:
+                 progress: Progress = print_progress, decoder: str = "both", time_backends: bool = True) -> list[ValidationReport]:
     """Write the encoder, the decoder in ``decoder`` layout (+ the official-interface decoder) to ``out_dir``.
 
-    Returns the validation reports.
+    Returns the validation reports. With both formats and ``time_backends``, also times both engines on
+    this machine and writes ``<model>.backends.json`` (runtime/backend_choice.py).
 
     All graphs or none: they are staged in a hidden folder inside ``out_dir`` and renamed into place only
     when every one has passed validation, so a failed or interrupted export leaves no subset of the graphs
@@ -100,6 +102,12 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
     succeeded = False
     try:
         reports = _export_parts(model, staging, fmt, exported_parts(decoder, official_decoder), progress)
+        if fmt == "both" and time_backends:
+            progress("measuring which backend runs each part faster here")
+            choice = measure_backends(staging, progress=progress)
+            write_backend_choice(choice, staging, model.sam.spec.name)
+            progress(f"  encoder: {_times(choice.encoder_ms)} -> {choice.preferred('encoder')}; "
+                     f"1-point predict: {_times(choice.decoder_ms)} -> {choice.preferred('decoder')}")
         _move_staged_files(staging, out_dir)
         succeeded = True
     finally:
@@ -109,6 +117,10 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if still empty
     return [dataclasses.replace(report, path=out_dir / report.path.name) for report in reports]
+
+
+def _times(milliseconds: dict[str, float]) -> str:
+    return ", ".join(f"{backend} {ms:.1f} ms" for backend, ms in milliseconds.items())
 
 
 def _missing_folders(path: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sam_edge.runtime.backend_choice import load_backend_choice
 from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 
@@ -21,9 +22,10 @@ class ModelFiles:
 
     encoder: Path
     decoder: Path | None
-    backend: str
+    backend: str  # runs the decoder graphs
     decoder_image: Path | None = None
     decoder_prompt: Path | None = None
+    encoder_backend: str | None = None  # None: ``backend``; else the encoder's faster engine (backends.json)
 
     @property
     def split(self) -> bool:
@@ -34,8 +36,9 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
     """Pick the encoder (of ``precision``) and decoder (same precision if present, else fp32).
 
     ``precision`` None takes the encoder precision the directory holds (a `sam-edge quantize` output
-    holds one: int8 or fp16), fp32 when it holds several. ``backend`` None prefers onnxruntime graphs
-    and falls back to OpenVINO IR.
+    holds one: int8 or fp16), fp32 when it holds several. ``backend`` None takes, per part, the engine
+    that ``<model>.backends.json`` measured faster (written by export), else onnxruntime graphs, else
+    OpenVINO IR.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -52,14 +55,24 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
             f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
         )
     chosen = candidates[0]
-    encoder = _single(model_dir, "encoder", precision, chosen)
+    choice = load_backend_choice(model_dir) if backend is None else None
+    if choice is not None and _has_decoder(model_dir, choice.preferred("decoder")):
+        chosen = choice.preferred("decoder")
+    encoder_backend = chosen
+    if choice is not None and choice.preferred("encoder") in candidates:
+        encoder_backend = choice.preferred("encoder")
+    encoder = _single(model_dir, "encoder", precision, encoder_backend)
     decoder = _decoder_part(model_dir, "decoder", precision, chosen)
     image_stage, prompt_stage = (_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt"))
     if image_stage is None or prompt_stage is None:  # half a split decoder is no decoder
         image_stage = prompt_stage = None
         if decoder is None:
             decoder = _single(model_dir, "decoder", "fp32", chosen)  # raises, naming the missing graph
-    return ModelFiles(encoder, decoder, chosen, image_stage, prompt_stage)
+    return ModelFiles(encoder, decoder, chosen, image_stage, prompt_stage, encoder_backend)
+
+
+def _has_decoder(model_dir: Path, backend: str) -> bool:
+    return any(_graphs(model_dir, part, "fp32", backend) for part in ("decoder", "decoder_prompt"))
 
 
 def _present_precision(model_dir: Path, backend: str | None) -> str:

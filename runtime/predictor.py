@@ -73,7 +73,7 @@ class SamPredictor:
         files = find_model_files(model_dir, backend, precision) if model_dir is not None else None
         self.decoder = _open_decoder(files, model_dir, decoder, backend, threads, split_decoder)
         if files is not None:
-            encoder, backend = encoder or files.encoder, files.backend
+            encoder, backend = (encoder, files.backend) if encoder else (files.encoder, files.encoder_backend or files.backend)
         self.encoder: Backend | None = open_backend(encoder, backend, threads, spinning=False) if encoder is not None else None
         if self.encoder is not None:
             check_same_model(self.encoder.metadata, self.decoder.metadata, "the encoder and decoder graphs")

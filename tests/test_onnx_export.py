@@ -73,6 +73,7 @@ def max_diffs(actual: list[np.ndarray], expected: list[np.ndarray]) -> list[floa
 def test_writes_every_graph_and_nothing_else(exported):
     _, out, reports, progress = exported
     expected = [f"vit_small.{part}.fp32.{ext}" for part in PARTS for ext in ("onnx", "xml", "bin")]
+    expected.append("vit_small.backends.json")  # both formats: which engine is faster per part
     assert sorted(path.name for path in out.iterdir()) == sorted(expected)  # no hidden staging folder either
     graphs = [f"vit_small.{part}.fp32.{ext}" for part in PARTS for ext in ("onnx", "xml")]
     assert [report.path.name for report in reports] == graphs
@@ -211,3 +212,33 @@ def test_split_decoder_graphs_match_the_reference_decoder(exported, batch, num_p
     expected = torch_decode(exported[0], feeds)
     # The bound is 1e-3; the split is exact algebra, so rounding alone keeps it near 1e-5.
     assert max(max_diffs(actual, expected)) < 1e-4
+
+
+def test_both_formats_record_the_faster_backend_per_part_and_the_runtime_uses_it(exported, tmp_path):
+    import json
+    import shutil
+
+    from sam_edge.runtime.backend_choice import load_backend_choice
+    from sam_edge.runtime.model_dir import find_model_files
+    from sam_edge.runtime.predictor import SamPredictor
+
+    _, out, _, progress = exported
+    choice = load_backend_choice(out)
+    assert set(choice.encoder_ms) == set(choice.decoder_ms) == {"onnxruntime", "openvino"}
+    assert all(ms > 0 for ms in [*choice.encoder_ms.values(), *choice.decoder_ms.values()])
+    assert any(line.startswith("  encoder: onnxruntime") for line in progress)
+    # Pin a split choice and check that the runtime follows it per part, unless a backend is named.
+    model_dir = tmp_path / "model"
+    shutil.copytree(out, model_dir)
+    record = json.loads((model_dir / "vit_small.backends.json").read_text())
+    record["encoder_ms"] = {"onnxruntime": 9.0, "openvino": 5.0}
+    record["decoder_ms"] = {"onnxruntime": 1.0, "openvino": 2.0}
+    (model_dir / "vit_small.backends.json").write_text(json.dumps(record))
+    files = find_model_files(model_dir)
+    assert (files.encoder.suffix, files.encoder_backend, files.backend) == (".xml", "openvino", "onnxruntime")
+    assert files.decoder_prompt.suffix == ".onnx"
+    predictor = SamPredictor(model_dir, threads=1)
+    assert (predictor.encoder.name, predictor.decoder.backend.name) == ("openvino", "onnxruntime")
+    assert find_model_files(model_dir, backend="onnxruntime").encoder.suffix == ".onnx"
+    (model_dir / "vit_small.backends.json").write_text("{not json")
+    assert find_model_files(model_dir).encoder.suffix == ".onnx"  # unreadable record: default order

@@ -39,6 +39,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              "prompt stage, the runtime's fast path) or 'both' (default)")
     parser.add_argument("--official-decoder", action="store_true",
                         help="also write the decoder with SAM's own ONNX interface (masks upsampled to orig_im_size)")
+    parser.add_argument("--no-backend-timing", action="store_true",
+                        help="with --format both, skip timing both engines (otherwise written to <model>.backends.json, "
+                             "from which the runtime picks the faster engine per part)")
     parser.set_defaults(run=run)
     return parser
 
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = api.load_model(model_type=args.random, random_seed=args.seed)
     api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
-    reports = api.export_model(model, args.out, args.format, args.official_decoder, decoder=args.decoder)
+    reports = api.export_model(model, args.out, args.format, args.official_decoder, decoder=args.decoder,
+                               time_backends=not args.no_backend_timing)
     print_summary(args.out, reports)
     return 0
 
