@@ -97,9 +97,10 @@ def _ort_static(recipe: OrtStaticInt8, source: Path, target: Path, calibration) 
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
     method = {m.name: m for m in CalibrationMethod}[recipe.calibrate_method]
+    images = calibration[: recipe.max_calibration_images] if recipe.max_calibration_images else calibration
     with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print per-tensor tables
         quantize_static(
-            source, target, _FeedReader(calibration), quant_format=QuantFormat.QDQ,
+            source, target, _FeedReader(images), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
             activation_type=_quant_type(recipe.activation_type), weight_type=_quant_type(recipe.weight_type),
             calibrate_method=method, use_external_data_format=_is_large(source),
