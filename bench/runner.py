@@ -27,9 +27,10 @@ from .references import load_references
 from .scenarios import ENCODER_SCENARIO, GATED_SCENARIO, REFERENCES, SCENARIOS, BenchContext, image_size, make_image
 
 DEFAULT_TARGET_MS = 50.0
-# ORT fp32 medians on the 2-core reference machine (docs/design.md, "Measuring"): the encoder must be
-# no slower than plain onnxruntime there. Models without an entry are measured but not gated.
-DEFAULT_ENCODER_BUDGET_MS = {"vit_b": 9000.0, "vit_t": 900.0}
+# Plain onnxruntime fp32 medians on the 2-core reference machine (docs/design.md, "Measuring": vit_b
+# 9.0 s, vit_t 0.89 s) plus 10%: a regression guard that run-to-run noise (p95/p50 up to ~1.05 there)
+# does not trip. The nano encoder measured 51 ms. Models without an entry are measured but not gated.
+DEFAULT_ENCODER_BUDGET_MS = {"vit_b": 10000.0, "vit_t": 1000.0, "nano": 100.0}
 
 
 @dataclass(frozen=True)
