@@ -6,7 +6,10 @@
 - ``official_onnx``: SAM's own ONNX decoder interface (``<model>.decoder_official.fp32.onnx`` next to the
   decoder, written by ``sam-edge export --official-decoder``) in onnxruntime.
 
-A reference that cannot be loaded is skipped with a reason, never an error: both are optional.
+- ``official_package``: Meta's ``segment-anything`` package (bench/official_package.py) on the same
+  weights, when it is installed (it needs torchvision).
+
+A reference that cannot be loaded is skipped with a reason, never an error: all are optional.
 """
 
 from __future__ import annotations
@@ -75,11 +78,19 @@ def load_official_reference(decoder_path: Path, metadata: GraphMetadata, threads
 
 def load_references(predictor, threads: int, wanted: set[str], checkpoint=None) -> tuple[dict, dict]:
     """(loaded {name: object}, skipped {name: reason}) for the references in ``wanted``."""
+    loaded, skipped = {}, {}
+
+    def official_package():
+        from sam_edge.bench.official_package import load_official_package
+
+        torch_predictor = loaded.get("torch") or load_torch_reference(predictor.metadata, threads, checkpoint)
+        return load_official_package(predictor.metadata, threads, torch_predictor.model)
+
     loaders = {
         "torch": lambda: load_torch_reference(predictor.metadata, threads, checkpoint),
         "official_onnx": lambda: load_official_reference(Path(predictor.decoder.path), predictor.metadata, threads),
+        "official_package": official_package,
     }
-    loaded, skipped = {}, {}
     for name, loader in loaders.items():
         if name not in wanted:
             continue

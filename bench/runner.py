@@ -145,9 +145,11 @@ def build_context(model_dir: Path, settings: BenchSettings, threads: int, wanted
     image = make_image(image_size(settings.quick))
     predictor.set_image(image)
     loaded, skipped = load_references(predictor, threads, {r for r in REFERENCES if r in wanted}, settings.checkpoint)
-    if loaded.get("torch") is not None:
-        loaded["torch"].set_image(image)
-    return BenchContext(predictor, image, loaded.get("torch"), loaded.get("official_onnx"), skipped)
+    for name in ("torch", "official_package"):
+        if loaded.get(name) is not None:
+            loaded[name].set_image(image)
+    return BenchContext(predictor, image, loaded.get("torch"), loaded.get("official_onnx"),
+                        loaded.get("official_package"), skipped)
 
 
 def run_scenario(name: str, ctx: BenchContext, quick: bool, progress: Callable[[str], None]) -> ScenarioResult:

@@ -22,8 +22,9 @@ from sam_edge.runtime.prompts import build_decoder_feeds
 ORIGINAL_SIZE = (1000, 1500)  # (H, W): masks are upscaled to 1.5 MP, as in the design's profile
 QUICK_SIZE = (500, 750)  # --quick proves the machinery works; it does not judge speed
 HOVER_PROMPTS = 100  # length of the interactive session's hover path
-REFERENCES = ("torch", "official_onnx")
-REFERENCE_LABELS = {"torch": "PyTorch eager", "official_onnx": "official ONNX decoder"}
+REFERENCES = ("torch", "official_onnx", "official_package")
+REFERENCE_LABELS = {"torch": "PyTorch eager", "official_onnx": "official ONNX decoder",
+                    "official_package": "official segment-anything"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class BenchContext:
     image: np.ndarray  # HxWx3 uint8
     torch_predictor: object | None = None
     official_session: object | None = None  # onnxruntime.InferenceSession of decoder_official
+    official_package: object | None = None  # official_package.OfficialPackagePredictor
     skipped: dict | None = None  # reference name -> reason
     _mask_input: np.ndarray | None = None
 
@@ -156,6 +158,12 @@ def _torch_call(case: PromptCase, ctx: BenchContext) -> Callable[[], object]:
     return lambda: method(**kwargs)
 
 
+def _official_package_call(case: PromptCase, ctx: BenchContext) -> Callable[[], object]:
+    kwargs = case.kwargs(ctx)
+    method = ctx.official_package.predict_batch if case.batched else ctx.official_package.predict
+    return lambda: method(**kwargs)
+
+
 def official_feeds(case: PromptCase, ctx: BenchContext) -> dict[str, np.ndarray]:
     """The feeds SAM's ONNX example builds: input-frame points, padding point, mask zeros, orig_im_size."""
     kwargs = dict(case.kwargs(ctx))
@@ -226,6 +234,9 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
         ENCODER_SCENARIO: (Scenario(ENCODER_SCENARIO, "encoder only (resize, normalize, graph)", "encoder", 5, 1), _encoder_call),
         "torch:encoder": (Scenario("torch:encoder", "PyTorch eager set_image", "encoder", 5, 1, reference="torch",
                                    compares_with=ENCODER_SCENARIO), _torch_encoder_call),
+        "official_package:encoder": (Scenario("official_package:encoder", "official segment-anything set_image", "encoder",
+                                              3, 1, warmup=1, reference="official_package", compares_with=ENCODER_SCENARIO),
+                                     lambda ctx: lambda: ctx.official_package.set_image(ctx.image)),
         "time_to_first_mask": (Scenario("time_to_first_mask", "new image: set_image + predict 1 point", "end_to_end", 5, 1),
                                _first_mask_call),
         "postprocess": (Scenario("postprocess", "upscale 3 low-res masks to full size + threshold",
@@ -235,7 +246,8 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
     }
     for case in PROMPT_CASES:
         table[case.name] = (Scenario(case.name, case.what, "decoder", 20, case.quick_rounds), lambda ctx, c=case: _prompt_call(c, ctx))
-        for reference, factory in (("torch", _torch_call), ("official_onnx", _official_call)):
+        for reference, factory in (("torch", _torch_call), ("official_onnx", _official_call),
+                                   ("official_package", _official_package_call)):
             name = f"{reference}:{case.name}"
             scenario = Scenario(name, f"{REFERENCE_LABELS[reference]}: {case.what}", "decoder", 20, 1,
                                 reference=reference, compares_with=case.name)
