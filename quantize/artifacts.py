@@ -116,8 +116,9 @@ def _openvino_summary(graph: Path) -> dict[str, dict[str, int]]:
     return {"quantized": dict(sorted(quantized.items())), "float": dict(sorted(floating.items()))}
 
 
-def _is_quantized_source(node, depth: int = 3) -> bool:
-    """A FakeQuantize, or an integer constant, within ``depth`` steps upstream (Convert/Subtract/Multiply)."""
+def _is_quantized_source(node, depth: int = 5) -> bool:
+    """A FakeQuantize, or an integer constant, within ``depth`` steps upstream: compressed weights arrive as
+    Constant(u8) -> Convert -> Subtract -> Multiply -> Convert(f32)."""
     kind = node.get_type_name()
     if kind == "FakeQuantize":
         return True

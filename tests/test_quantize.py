@@ -121,6 +121,7 @@ def test_a_failed_gate_writes_nothing_unless_forced(model_dir, tmp_path):
                             progress=lambda _: None)
     meta = graph_metadata(tmp_path / "forced" / "vit_small.encoder.int8.xml")
     assert forced.forced and meta.extra["quantization"]["forced"] and not meta.extra["quantization"]["gate_passed"]
+    assert node_summary(tmp_path / "forced" / "vit_small.encoder.int8.xml")["quantized"].get("MatMul", 0) > 0  # int8 weights
     assert SamPredictor(tmp_path / "forced", threads=2).encoder.name == "openvino"
 
 
