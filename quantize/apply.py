@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -70,13 +71,26 @@ def _is_large(source: Path) -> bool:
     return source.stat().st_size + (data.stat().st_size if data.exists() else 0) > EXTERNAL_DATA_BYTES
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime.quantization warns on the root logger to run its pre-processing, on every call."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _ort_dynamic(recipe: OrtDynamicInt8, source: Path, target: Path) -> Path:
     from onnxruntime.quantization import quantize_dynamic
 
-    quantize_dynamic(
-        source, target, op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
-        weight_type=_quant_type(recipe.weight_type), use_external_data_format=_is_large(source),
-    )
+    with _quiet_root_logger():
+        quantize_dynamic(
+            source, target, op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
+            weight_type=_quant_type(recipe.weight_type), use_external_data_format=_is_large(source),
+        )
     return target
 
 
@@ -98,7 +112,7 @@ def _ort_static(recipe: OrtStaticInt8, source: Path, target: Path, calibration) 
 
     method = {m.name: m for m in CalibrationMethod}[recipe.calibrate_method]
     images = calibration[: recipe.max_calibration_images] if recipe.max_calibration_images else calibration
-    with contextlib.redirect_stdout(io.StringIO()):  # the calibrators print per-tensor tables
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # the calibrators print per-tensor tables
         quantize_static(
             source, target, _FeedReader(images), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
