@@ -6,6 +6,8 @@ directory beside the target and renamed at the end (data file first, then the .o
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import tempfile
@@ -19,10 +21,14 @@ import torch
 
 from sam_edge.export.graphs import RECIPES
 from sam_edge.export.modeling.sam import Sam
+from sam_edge.export.modeling.vit_encoder import head_chunks
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 
 OPSET = 17
+# ViT encoders are traced with global attention one head at a time: the same function, with 1/12 of
+# the [HW, HW] attention maps alive at once (vit_b peak RSS, see export/modeling/vit_encoder.py).
+GLOBAL_ATTENTION_HEAD_CHUNK = 1
 # Protobuf caps a single file at 2 GiB; larger graphs (vit_h, vit_l) keep weights in <name>.onnx.data.
 EXTERNAL_DATA_THRESHOLD_BYTES = 1_800_000_000
 
@@ -79,7 +85,8 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
     try:
         progress(f"  tracing {part} to ONNX (opset {OPSET})")
         traced = work_dir / "traced.onnx"
-        _trace(recipe.module_type(sam).eval(), recipe, feeds, traced)
+        with head_chunks(sam.image_encoder, GLOBAL_ATTENTION_HEAD_CHUNK) if part == "encoder" else contextlib.nullcontext():
+            _trace(recipe.module_type(sam).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
         progress(f"  validating {path.name} in onnxruntime")
         report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, recipe.graph_feeds(feeds)), expected),

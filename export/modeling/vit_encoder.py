@@ -7,6 +7,9 @@ Frames: the input is the normalized, padded image [B, 3, S, S] (S = 1024); token
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,15 +100,30 @@ class Attention(nn.Module):
         self.rel_pos_h = nn.Parameter(torch.zeros(2 * size - 1, head_dim))
         self.rel_pos_w = nn.Parameter(torch.zeros(2 * size - 1, head_dim))
 
+    # Heads per attention map computed at once; None = all. Each (batch, head) map is independent, so
+    # chunking changes only how many [HW, HW] maps are alive at once (exported graphs, see
+    # ``head_chunks``), never the result.
+    head_chunk: int | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, height, width, _ = x.shape
         qkv = self.qkv(x).reshape(batch, height * width, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.reshape(3, batch * self.num_heads, height * width, -1).unbind(0)
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        attn = add_relative_positions(attn, q, self.rel_pos_h, self.rel_pos_w, (height, width))
-        attn = attn.softmax(dim=-1)
-        out = (attn @ v).view(batch, self.num_heads, height, width, -1)
+        step = self.head_chunk
+        if step and step < q.shape[0]:
+            chunks = [self._attend(q[i : i + step], k[i : i + step], v[i : i + step], (height, width))
+                      for i in range(0, q.shape[0], step)]
+            out = torch.cat(chunks)
+        else:
+            out = self._attend(q, k, v, (height, width))
+        out = out.view(batch, self.num_heads, height, width, -1)
         return self.proj(out.permute(0, 2, 3, 1, 4).reshape(batch, height, width, -1))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """q, k, v [n, HW, C] -> softmax(q k^T * scale + relative positions) v, [n, HW, C]."""
+        attn = (q * self.scale) @ k.transpose(-2, -1)
+        attn = add_relative_positions(attn, q, self.rel_pos_h, self.rel_pos_w, size)
+        return attn.softmax(dim=-1) @ v
 
 
 def relative_position_table(size: int, rel_pos: torch.Tensor) -> torch.Tensor:
@@ -157,3 +175,22 @@ def unpartition_windows(
     if padded_h > height or padded_w > width:
         tokens = tokens[:, :height, :width, :].contiguous()
     return tokens
+
+
+@contextlib.contextmanager
+def head_chunks(encoder: nn.Module, chunk: int | None) -> Iterator[None]:
+    """Within the block, global-attention blocks of ``encoder`` compute ``chunk`` heads' maps at a time.
+
+    Why: a global block of vit_b holds 12 maps of 4096 x 4096 floats (805 MB) per intermediate, and an
+    exported graph keeps several alive at once (~3.9 GB peak RSS in onnxruntime); one head at a time
+    keeps 67 MB per intermediate. Window blocks are left alone (their maps are small).
+    """
+    blocks = [block for block in getattr(encoder, "blocks", []) if isinstance(block, Block) and block.window_size == 0]
+    previous = [block.attn.head_chunk for block in blocks]
+    for block in blocks:
+        block.attn.head_chunk = chunk
+    try:
+        yield
+    finally:
+        for block, value in zip(blocks, previous):
+            block.attn.head_chunk = value
