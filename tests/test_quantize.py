@@ -15,7 +15,7 @@ from sam_edge.quantize.gate import GateResult, mask_ious, prompt_set
 from sam_edge.quantize.isa import cpu_flags, detect_isa
 from sam_edge.quantize.pipeline import QuantizeOptions, quantize_model
 from sam_edge.quantize.recipes import AUTO_CANDIDATES, PRESETS, GateThresholds, recipe_named
-from sam_edge.runtime.errors import InputFileError, InvalidInputError, ModelFileError, OutputPathError
+from sam_edge.runtime.errors import InputFileError, InvalidInputError, ModelFileError, OutputPathError, SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
 
 FAST = dict(gate_images=2, miou_images=0, rounds=1, calib_images=2, threads=2)
@@ -167,3 +167,14 @@ def test_cli_reports_bad_recipe_in_one_line(model_dir, tmp_path):
     assert status == 2 and stderr.count("\n") == 1 and "unknown recipe 'int3'" in stderr
     status, stdout, _ = run_cli("quantize", "--list")
     assert status == 0 and "ort_dynamic_quint8" in stdout and "auto on this CPU" in stdout
+
+
+def test_a_recipe_whose_toolchain_is_missing_is_refused_and_auto_skips_it(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "nncf", None)  # import nncf now raises ImportError
+    with pytest.raises(SamEdgeError, match=r"recipe nncf_int8 needs nncf, which is not installed; pip install 'sam-edge\[quantize\]'"):
+        quantize_model(model_dir, tmp_path / "out", QuantizeOptions(recipe="nncf_int8", **FAST))
+    assert not (tmp_path / "out").exists()
+    outcome = quantize_model(model_dir, tmp_path / "auto", QuantizeOptions(recipe="ort_dynamic_quint8,ov_weights_int8", **FAST),
+                             progress=lambda _: None)
+    assert [c.recipe.name for c in outcome.candidates] == ["ort_dynamic_quint8"]
+    assert outcome.skipped[0].startswith("ov_weights_int8: recipe ov_weights_int8 needs nncf")
