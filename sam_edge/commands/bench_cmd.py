@@ -79,7 +79,7 @@ def add_parser(subparsers) -> None:
                         help="p95 limit of 1-point predict (default 50)")
     parser.add_argument("--encoder-budget-ms", type=_argument_type(parse_budget), metavar="MS",
                         help="encoder median limit: one number, or per model like vit_t=900,vit_b=9000 "
-                             "(default: vit_b 10000, vit_t 1000, nano 100; other models not gated)")
+                             "(default: vit_b 10000, vit_t 1000, nano 150; other models not gated)")
     parser.add_argument("--scenarios", type=_argument_type(parse_scenarios), metavar="NAMES", help="comma-separated subset (default: all)")
     parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="weights of --model for the PyTorch reference")
     parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for everything (default: physical cores)")
