@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = predictor.predict(coords, labels, args.box, multimask_output=args.multimask)
     decoder_ms = (time.perf_counter() - started) * 1e3
-    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), backend {predictor.decoder.backend.name}, {predictor.decoder.layout} decoder")
+    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), {_engines(predictor)}, {predictor.decoder.layout} decoder")
     print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {source} {encoder_ms:.0f} ms, decoder + post-processing {decoder_ms:.1f} ms")
     best = int(np.argmax(result.scores))
     for index, (score, stability) in enumerate(zip(result.scores, result.stability_scores)):
@@ -126,3 +126,10 @@ def write_outputs(args, rgb, result, best, coords, labels, timings, model_id) ->
         with atomic_output(args.json, suffix=".json") as temp:
             temp.write_text(json.dumps(record, indent=2))
         print(f"wrote {args.json}")
+
+
+def _engines(predictor) -> str:
+    """'backend X', or which engine runs which part when <model>.backends.json split them."""
+    decoder = predictor.decoder.backend.name
+    encoder = predictor.encoder.name if predictor.encoder is not None else decoder
+    return f"backend {decoder}" if encoder == decoder else f"encoder on {encoder}, decoder on {decoder}"
