@@ -20,6 +20,7 @@ from sam_edge.quantize.artifacts import copy_graph, graph_bytes, graph_metadata,
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import detect_isa
 from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, recipe_named
+from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, prepare_output_dir
 from sam_edge.runtime.default_model import DEFAULT_MODEL
@@ -80,7 +81,7 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
     """Run ``options.recipe`` (a preset, "a,b,...", "all" or "auto") on ``model_dir``'s encoder; write the kept model."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     isa = detect_isa()
-    recipes, skipped = _recipes(options.recipe, isa)
+    recipes, skipped = _recipes(options.recipe, isa), []
     fp32 = _fp32_encoders(model_dir)
     metadata = graph_metadata(next(iter(fp32.values())))
     search = _is_search(options.recipe)
@@ -118,13 +119,13 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _recipes(name: str, isa: str) -> tuple[list[Recipe], list[str]]:
+def _recipes(name: str, isa: str) -> list[Recipe]:
     """"auto": this CPU's candidates; "all": every preset; "a,b": those presets; else one preset."""
     if name == "auto":
-        return auto_candidates(isa), []
+        return auto_candidates(isa)
     if name == "all":
-        return list(PRESETS.values()), []
-    return [recipe_named(part.strip()) for part in name.split(",")], []
+        return list(PRESETS.values())
+    return [recipe_named(part.strip()) for part in name.split(",")]
 
 
 def _is_search(name: str) -> bool:
@@ -228,8 +229,6 @@ def _choose(candidates: list[Candidate], options: QuantizeOptions) -> tuple[Cand
 
 
 def _write(outcome: QuantizeOutcome, model_dir: Path, fp32: dict[str, Path], staging: Path) -> None:
-    from sam_edge.quantize.report import record_in_metadata, write_reports
-
     out_dir = prepare_output_dir(outcome.out_dir)
     kept = outcome.kept
     if kept is None:  # auto found nothing faster that passes: the fp32 model, as it was
