@@ -178,3 +178,21 @@ def test_a_recipe_whose_toolchain_is_missing_is_refused_and_auto_skips_it(model_
                              progress=lambda _: None)
     assert [c.recipe.name for c in outcome.candidates] == ["ort_dynamic_quint8"]
     assert outcome.skipped[0].startswith("ov_weights_int8: recipe ov_weights_int8 needs nncf")
+
+
+def test_calibration_and_gate_folders_are_used_and_named_in_the_report(model_dir, tmp_path):
+    from PIL import Image
+
+    calib, gate = tmp_path / "calib", tmp_path / "gate"
+    for folder, seed in ((calib, 1), (gate, 2)):
+        folder.mkdir()
+        rng = np.random.default_rng(seed)
+        for index in range(2):
+            Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    (calib / "readme.txt").write_text("skipped: not an image")
+    options = QuantizeOptions(recipe="ort_static_minmax", calib_dir=calib, gate_dir=gate, force=True, **FAST)
+    outcome = quantize_model(model_dir, tmp_path / "out", options, progress=lambda _: None)
+    assert outcome.sources["calibration"] == f"2 images from {calib}"
+    assert outcome.sources["gate"] == f"2 images from {gate}" and len(outcome.kept.gate.cosines) == 2
+    summary = node_summary(tmp_path / "out" / "vit_small.encoder.int8.onnx")
+    assert summary["quantized"]["QuantizeLinear"] > 0 and summary["quantized"]["MatMul (QDQ)"] > 0
