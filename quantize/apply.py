@@ -16,8 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from sam_edge.quantize.recipes import Fp16Weights, NncfInt8, OrtDynamicInt8, OrtStaticInt8, OvWeightCompression, Recipe
-from sam_edge.runtime.errors import ModelFileError, SamEdgeError
-from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
+from sam_edge.runtime.backends import read_graph_metadata
+from sam_edge.runtime.errors import SamEdgeError
+from sam_edge.runtime.metadata import METADATA_KEY
 
 # Protobuf refuses single files over 2 GB; vit_l/vit_h graphs keep their weights in a side file.
 EXTERNAL_DATA_BYTES = 1_800_000_000
@@ -138,19 +139,8 @@ def read_openvino_model(source: Path):
 
     model = ov.Core().read_model(str(source))
     if source.suffix == ".onnx" and not model.has_rt_info(METADATA_KEY):
-        model.set_rt_info(onnx_metadata(source).to_json(), METADATA_KEY)
+        model.set_rt_info(read_graph_metadata(source).to_json(), METADATA_KEY)
     return model
-
-
-def onnx_metadata(path: Path) -> GraphMetadata:
-    """The sam_edge record of an ONNX graph (without loading its weights)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    props = {entry.key: entry.value for entry in model.metadata_props}
-    if METADATA_KEY not in props:
-        raise ModelFileError(f"{path} has no sam_edge metadata; export it with `sam-edge export`")
-    return GraphMetadata.from_json(props[METADATA_KEY], str(path))
 
 
 def save_openvino_model(model, target: Path) -> Path:

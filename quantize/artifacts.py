@@ -6,7 +6,7 @@ import collections
 import shutil
 from pathlib import Path
 
-from sam_edge.quantize.apply import EXTERNAL_DATA_BYTES, onnx_metadata, read_openvino_model, save_openvino_model
+from sam_edge.quantize.apply import EXTERNAL_DATA_BYTES, read_openvino_model, save_openvino_model
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 
 # Ops that compute in integer arithmetic or carry (de)quantization, per format.
@@ -24,13 +24,6 @@ def companion_files(graph: Path) -> list[Path]:
 
 def graph_bytes(graph: Path) -> int:
     return sum(path.stat().st_size for path in companion_files(graph))
-
-
-def graph_metadata(graph: Path) -> GraphMetadata:
-    if graph.suffix == ".onnx":
-        return onnx_metadata(graph)
-    model = read_openvino_model(graph)
-    return GraphMetadata.from_json(model.get_rt_info(METADATA_KEY).astype(str), str(graph))
 
 
 def stamp_metadata(graph: Path, target: Path, metadata: GraphMetadata) -> Path:

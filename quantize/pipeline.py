@@ -16,7 +16,8 @@ from typing import Callable
 
 from sam_edge.quantize import calibration as calib
 from sam_edge.quantize.apply import apply_recipe, check_backend_installed
-from sam_edge.quantize.artifacts import copy_graph, graph_bytes, graph_metadata, move_graph, node_summary, stamp_metadata
+from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
+from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import detect_isa
 from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, recipe_named
@@ -83,7 +84,7 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
     isa = detect_isa()
     recipes, skipped = _recipes(options.recipe, isa), []
     fp32 = _fp32_encoders(model_dir)
-    metadata = graph_metadata(next(iter(fp32.values())))
+    metadata = read_graph_metadata(next(iter(fp32.values())))
     search = _is_search(options.recipe)
     recipes = _runnable(recipes, fp32, skipped, single=not search)
     _check_out_dir(out_dir)
@@ -195,7 +196,7 @@ def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, mi
         candidate.error = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
         progress(f"{recipe.name}: failed ({candidate.error})")
         return candidate
-    stamp_metadata(target, target, replace(graph_metadata(source), precision=recipe.precision, recipe=recipe.name))
+    stamp_metadata(target, target, replace(read_graph_metadata(source), precision=recipe.precision, recipe=recipe.name))
     for part in DECODER_PARTS:
         for graph in _decoder_sources(model_dir, part, recipe.backend):
             copy_graph(graph, work, recipe.backend)
@@ -238,7 +239,7 @@ def _write(outcome: QuantizeOutcome, model_dir: Path, fp32: dict[str, Path], sta
         graphs = [copy_graph(fp32[backend], work, backend)]
         graphs += [copy_graph(g, work, backend) for part in DECODER_PARTS for g in _decoder_sources(model_dir, part, backend)]
     else:
-        stamp_metadata(kept.graph, kept.graph, record_in_metadata(graph_metadata(kept.graph), outcome))
+        stamp_metadata(kept.graph, kept.graph, record_in_metadata(read_graph_metadata(kept.graph), outcome))
         graphs = sorted(p for p in kept.graph.parent.iterdir() if p.suffix in (".onnx", ".xml"))
     write_reports(outcome, out_dir)
     for graph in sorted(graphs, key=lambda g: ".encoder." in g.name):  # the encoder last

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from sam_edge.runtime.backends import resolve_threads
+from sam_edge.runtime.backends import OnnxRuntimeBackend, resolve_threads
 
 WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up (design.md)
 
@@ -63,15 +63,10 @@ def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed:
 
 
 def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
-    if backend == "onnxruntime":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if backend == "onnxruntime":  # the runtime's own session settings
+        session = OnnxRuntimeBackend(path, threads).session
         return lambda feed: session.run(None, feed)
-    import openvino as ov
+    import openvino as ov  # compiled directly: the fp32 source may be an .onnx file without IR
 
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
     request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()

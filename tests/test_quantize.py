@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cli_runner import run_cli
-from sam_edge.quantize.artifacts import graph_metadata, node_summary
+from sam_edge.quantize.artifacts import node_summary
+from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.quantize.calibration import folder_images, generated_calibration
 from sam_edge.quantize.gate import GateResult, mask_ious, prompt_set
 from sam_edge.quantize.isa import cpu_flags, detect_isa
@@ -94,7 +95,7 @@ def test_dynamic_int8_is_written_gated_and_loaded_transparently(model_dir, dynam
     out, outcome = dynamic_int8
     assert outcome.written and outcome.kept.recipe.name == "ort_dynamic_quint8"
     encoder = out / "vit_small.encoder.int8.onnx"
-    meta = graph_metadata(encoder)
+    meta = read_graph_metadata(encoder)
     assert (meta.precision, meta.recipe) == ("int8", "ort_dynamic_quint8")
     assert meta.extra["quantization"]["gate_passed"] == outcome.kept.gate.passed
     summary = node_summary(encoder)
@@ -119,7 +120,7 @@ def test_a_failed_gate_writes_nothing_unless_forced(model_dir, tmp_path):
     assert not list(tmp_path.iterdir())  # staging removed too
     forced = quantize_model(model_dir, tmp_path / "forced", QuantizeOptions(**{**options.__dict__, "force": True}),
                             progress=lambda _: None)
-    meta = graph_metadata(tmp_path / "forced" / "vit_small.encoder.int8.xml")
+    meta = read_graph_metadata(tmp_path / "forced" / "vit_small.encoder.int8.xml")
     assert forced.forced and meta.extra["quantization"]["forced"] and not meta.extra["quantization"]["gate_passed"]
     assert node_summary(tmp_path / "forced" / "vit_small.encoder.int8.xml")["quantized"].get("MatMul", 0) > 0  # int8 weights
     assert SamPredictor(tmp_path / "forced", threads=2).encoder.name == "openvino"
