@@ -54,13 +54,12 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
         raise ModelFileError(
             f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
         )
-    chosen = candidates[0]
+    chosen = encoder_backend = candidates[0]
     choice = load_backend_choice(model_dir) if backend is None else None
-    if choice is not None and _has_decoder(model_dir, choice.preferred("decoder")):
-        chosen = choice.preferred("decoder")
-    encoder_backend = chosen
     if choice is not None and choice.preferred("encoder") in candidates:
         encoder_backend = choice.preferred("encoder")
+    if choice is not None and _has_decoder(model_dir, choice.preferred("decoder")):
+        chosen = choice.preferred("decoder")
     encoder = _single(model_dir, "encoder", precision, encoder_backend)
     decoder = _decoder_part(model_dir, "decoder", precision, chosen)
     image_stage, prompt_stage = (_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt"))
