@@ -7,7 +7,6 @@ contracts (design.md, issue 3) on the sample image.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 from PIL import Image
 
 from golden_data import golden_spec
-from sam_edge.runtime.backends import physical_core_count
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.errors import (
     InputFileError, InvalidInputError, ModelFileError, ModelMismatchError, NoImageSetError, SamEdgeError,
@@ -428,23 +426,6 @@ def test_corrupt_image_file(predictor, tmp_path):
     text.write_text("not an image")
     expect_error(InvalidInputError, "PNG, JPEG", lambda: predictor.set_image(text))
     assert predictor.get_image_embedding().original_size == (480, 640)
-
-
-# Threads
-
-@pytest.mark.parametrize("threads", [0, -1, "2", 1.5])
-def test_bad_thread_counts(model_dir, threads):
-    expect_error(InvalidInputError, "positive integer", lambda: SamPredictor(model_dir, threads=threads))
-
-
-def test_bad_thread_environment(model_dir, monkeypatch):
-    monkeypatch.setenv("SAM_EDGE_THREADS", "many")
-    expect_error(InvalidInputError, "SAM_EDGE_THREADS", lambda: SamPredictor(model_dir))
-
-
-def test_physical_core_count():
-    cores = physical_core_count()
-    assert isinstance(cores, int) and 1 <= cores <= len(os.sched_getaffinity(0))
 
 
 def test_image_stage_runs_once_per_cached_embedding(model_dir):
