@@ -59,16 +59,19 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None, spinning: bool = True, memory_pattern: bool = True) -> None:
-        """``spinning`` False: idle worker threads sleep at once instead of spinning for new work. Use it
-        for a graph that another session runs right after (the encoder, the decoder's image stage): each
-        session has its own pool, and a spinning pool takes the cores from the next one (a mask-input
-        prompt, image stage + prompt stage, measured 83 -> 47 ms on 2 cores).
+    def __init__(self, path: Path, threads: int | None = None, per_image: bool = False) -> None:
+        """``per_image`` True sets the session up for a graph run once per image (the encoder, the
+        decoder's image stage) rather than once per prompt; each setting was measured on 2 cores:
 
-        ``memory_pattern`` False: no pre-planned activation block. With it, the second run of a large
-        graph allocates the planned block on top of the arena the first run grew, so the encoders'
-        resident memory grows after the first image (vit_t 411 -> 687 MB, vit_b 1.59 -> 2.52 GB) for
-        no measurable speed gain."""
+        - idle worker threads sleep at once instead of spinning: each session has its own pool, and a
+          spinning pool takes the cores from the session that runs next (a mask-input prompt, image
+          stage + prompt stage, 83 -> 47 ms on vit_t);
+        - no memory pattern: with one, the second run allocates the planned block on top of the arena
+          the first run grew (vit_t 411 -> 687 MB, vit_b 1.59 -> 2.52 GB resident after two images);
+        - no constant folding: it only turns the export's shape arithmetic into constants, and with
+          every shape static onnxruntime's plan keeps far more activations resident (encoder alone,
+          after one run: vit_t 402 -> 314 MB, vit_b 1587 -> 907 MB; same speed, same outputs).
+        """
         try:
             import onnxruntime as ort
         except ImportError:
@@ -77,11 +80,14 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = resolve_threads(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        if not spinning:
+        if per_image:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.enable_mem_pattern = memory_pattern
+            options.enable_mem_pattern = False
+        self.per_image = per_image
+        disabled = ["ConstantFolding"] if per_image else []  # unknown names are ignored by onnxruntime
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                                disabled_optimizers=disabled)
         except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None
         self.path = path
@@ -138,9 +144,9 @@ def backend_for_path(path: Path) -> str:
 
 
 def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None,
-                 spinning: bool = True, memory_pattern: bool = True) -> Backend:
-    """Load a graph with the named backend, or the one its extension implies (``spinning``,
-    ``memory_pattern``: see OnnxRuntimeBackend; OpenVINO ignores both)."""
+                 per_image: bool = False) -> Backend:
+    """Load a graph with the named backend, or the one its extension implies (``per_image``: see
+    OnnxRuntimeBackend; OpenVINO needs no such settings)."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"graph {path} does not exist")
@@ -149,7 +155,7 @@ def open_backend(path: str | Path, backend: str | None = None, threads: int | No
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if path.suffix != EXTENSIONS[backend]:
         raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
-    return OnnxRuntimeBackend(path, threads, spinning, memory_pattern) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
+    return OnnxRuntimeBackend(path, threads, per_image) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
 
 
 def read_graph_metadata(path: str | Path) -> GraphMetadata:

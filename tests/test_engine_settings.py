@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sam_edge.runtime.backends import physical_core_count
@@ -35,15 +36,28 @@ def test_physical_core_count():
     assert isinstance(cores, int) and 1 <= cores <= len(os.sched_getaffinity(0))
 
 
-def test_per_image_graphs_run_without_a_memory_pattern_and_prompt_graphs_with_one(model_dir):
-    """The encoder and the image stage run once per image: no planned block on top of the arena
-    (resident memory would grow after the first image); the per-prompt graph keeps its plan."""
+def test_per_image_graphs_get_per_image_session_settings(model_dir):
+    """The encoder and the image stage run once per image (no spinning pool, no memory pattern, no
+    constant folding: see OnnxRuntimeBackend); the per-prompt graph keeps onnxruntime's defaults."""
     predictor = SamPredictor(model_dir, backend="onnxruntime", threads=2)
-    options = {
-        "encoder": predictor.encoder.session.get_session_options(),
-        "image stage": predictor.decoder.image_stage.session.get_session_options(),
-        "prompt stage": predictor.decoder.backend.session.get_session_options(),
-    }
+    backends = {"encoder": predictor.encoder, "image stage": predictor.decoder.image_stage,
+                "prompt stage": predictor.decoder.backend}
+    options = {role: backend.session.get_session_options() for role, backend in backends.items()}
+    assert {role: backend.per_image for role, backend in backends.items()} == {
+        "encoder": True, "image stage": True, "prompt stage": False}
     assert {role: o.enable_mem_pattern for role, o in options.items()} == {
         "encoder": False, "image stage": False, "prompt stage": True}
+    assert options["encoder"].get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert all(o.intra_op_num_threads == 2 for o in options.values())
+
+
+def test_per_image_settings_keep_the_outputs(model_dir):
+    """Without constant folding the graph computes the same embedding (kernels may differ by rounding)."""
+    from sam_edge.runtime.backends import OnnxRuntimeBackend
+
+    path = next(model_dir.glob("*.encoder.fp32.onnx"))
+    default, per_image = (OnnxRuntimeBackend(path, 2, per_image=flag) for flag in (False, True))
+    side = default.metadata.image_size
+    image = np.random.default_rng(0).normal(size=(1, 3, side, side)).astype(np.float32)
+    (expected,), (got,) = (b.run(["image_embeddings"], {"image": image}) for b in (default, per_image))
+    np.testing.assert_allclose(got, expected, atol=1e-4)
