@@ -4,7 +4,7 @@
 the encoder, ``predict`` with one point for the decoder) and writes ``<model>.backends.json``; when no
 backend is asked for, ``find_model_files`` then runs the encoder and the decoder each on its faster
 engine (the embedding between them is plain numpy). The file records the machine it was measured on,
-since the faster engine differs between CPUs; re-measure with ``measure_backends`` on another one.
+since the faster engine differs between CPUs; ``sam-edge backends MODEL_DIR`` re-measures it on another one.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ import argparse
 import sys
 
 from sam_edge import __version__
-from sam_edge.commands import bench_cmd, eval_cmd, export_cmd, info_cmd, quantize_cmd, segment_cmd
+from sam_edge.commands import backends_cmd, bench_cmd, eval_cmd, export_cmd, info_cmd, quantize_cmd, segment_cmd
 from sam_edge.runtime.errors import SamEdgeError
 
-COMMANDS = (segment_cmd, export_cmd, info_cmd, eval_cmd, bench_cmd, quantize_cmd)
+COMMANDS = (segment_cmd, export_cmd, info_cmd, eval_cmd, bench_cmd, quantize_cmd, backends_cmd)
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -1,0 +1,59 @@
+"""``sam-edge backends MODEL_DIR``: time both engines on this machine and record which runs each part faster.
+
+``sam-edge export --format both`` writes ``<model>.backends.json`` on the exporting machine; the faster
+engine differs between CPUs, so a model directory copied to another machine (or the bundled model on a
+user's) should be re-measured there. The runtime reads the record whenever no backend is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "backends", help="time onnxruntime and OpenVINO here and record the faster one per part",
+        description="Time encode and 1-point predict with each engine the model directory has graphs for, "
+                    "print the medians and write <model>.backends.json (atomically) for the runtime to follow.")
+    parser.add_argument("model_dir", type=Path, nargs="?", help="exported model directory (default: the bundled model)")
+    parser.add_argument("--rounds", type=_positive, default=3, help="timed encoder runs per engine (predict: max(rounds, 10)); default 3")
+    parser.add_argument("--threads", type=_positive, help="intra-op threads (default: physical cores or $SAM_EDGE_THREADS)")
+    parser.add_argument("--dry-run", action="store_true", help="measure and print, write nothing")
+    parser.set_defaults(run=run)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sam_edge.runtime.backend_choice import measure_backends, write_backend_choice
+    from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
+    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.errors import ModelFileError
+    from sam_edge.runtime.model_dir import find_model_files
+
+    model_dir = resolve_model_dir(args.model_dir)
+    files = find_model_files(model_dir, precision="fp32")  # raises a clear error for a missing or empty directory
+    engines = [b for b in BACKENDS if any(model_dir.glob(f"*.encoder.fp32{EXTENSIONS[b]}"))]
+    if len(engines) < 2:
+        raise ModelFileError(f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
+                             "(export with `sam-edge export --format both`)")
+    print(f"timing {model_dir} with {args.rounds} encoder rounds per engine", flush=True)
+    choice = measure_backends(model_dir, rounds=args.rounds, threads=args.threads, progress=print)
+    for part, times in (("encoder", choice.encoder_ms), ("1-point predict", choice.decoder_ms)):
+        measured = ", ".join(f"{backend} {ms:.1f} ms" for backend, ms in sorted(times.items()))
+        print(f"{part}: {measured} -> {min(times, key=times.get)}")
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+    try:
+        path = write_backend_choice(choice, model_dir, files.encoder.name.split(".")[0])
+    except OSError as error:
+        raise ModelFileError(f"cannot write the record into {model_dir} ({error.strerror}); "
+                             "copy the model directory somewhere writable or use --dry-run") from None
+    print(f"wrote {path}")
+    return 0
