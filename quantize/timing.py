@@ -64,7 +64,7 @@ def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed:
 
 def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
     if backend == "onnxruntime":  # the runtime's own session settings
-        session = OnnxRuntimeBackend(path, threads, per_image=True).session  # encoders run once per image
+        session = OnnxRuntimeBackend(path, threads, spinning=False, lean_memory=True).session  # as the runtime runs encoders
         return lambda feed: session.run(None, feed)
     import openvino as ov  # compiled directly: the fp32 source may be an .onnx file without IR
 

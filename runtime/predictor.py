@@ -74,7 +74,7 @@ class SamPredictor:
         self.decoder = _open_decoder(files, model_dir, decoder, backend, threads, split_decoder)
         if files is not None:
             encoder, backend = (encoder, files.backend) if encoder else (files.encoder, files.encoder_backend or files.backend)
-        self.encoder: Backend | None = open_backend(encoder, backend, threads, per_image=True) if encoder is not None else None
+        self.encoder: Backend | None = open_backend(encoder, backend, threads, spinning=False, lean_memory=True) if encoder is not None else None
         if self.encoder is not None:
             check_same_model(self.encoder.metadata, self.decoder.metadata, "the encoder and decoder graphs")
         self.max_pixels = max_pixels
@@ -182,7 +182,7 @@ def _open_decoder(files: ModelFiles | None, model_dir, decoder, backend, threads
         raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
                              "re-export with `sam-edge export --decoder split` or `both`")
     if files.split and split_decoder is not False:
-        return SplitDecoder(open_backend(files.decoder_image, files.backend, threads, per_image=True),
+        return SplitDecoder(open_backend(files.decoder_image, files.backend, threads, spinning=False),
                             open_backend(files.decoder_prompt, files.backend, threads))
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
