@@ -1,10 +1,9 @@
 """How the runtime sets up its engines: thread counts, and the onnxruntime session options each graph
-gets for its role (per image or per prompt)."""
+gets for its role (on conftest's vit_small model)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +11,6 @@ import pytest
 from sam_edge.runtime.backends import physical_core_count
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.predictor import SamPredictor
-
-
-@pytest.fixture(scope="module")
-def model_dir(exported_golden_model) -> Path:
-    return exported_golden_model("vit_small")
 
 
 @pytest.mark.parametrize("threads", [0, -1, "2", 1.5])

@@ -1,4 +1,5 @@
-"""SamPredictor on exported vit_small graphs: batching, outputs, backends, embeddings, cache and bad input.
+"""SamPredictor on exported vit_small graphs: batching, outputs, backends, decoder layouts and bad input
+(embeddings and the cache: test_embedding_cache.py; engine settings: test_engine_settings.py).
 
 Parity with the official predictor is in test_runtime_parity.py; these tests check the runtime's own
 contracts (design.md, issue 3) on the sample image.
@@ -6,101 +7,20 @@ contracts (design.md, issue 3) on the sample image.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from golden_data import golden_spec
-from sam_edge.runtime.embedding import ImageEmbedding
-from sam_edge.runtime.errors import (
-    InputFileError, InvalidInputError, ModelFileError, ModelMismatchError, NoImageSetError, SamEdgeError,
-)
+from predictor_checks import POINT, SAMPLE, assert_same_prediction, decoder_path, expect_error, mask_iou
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
 from sam_edge.runtime.predictor import SamPredictor
 from sam_edge.runtime.transforms import mask_upscale_matrices
-
-SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
-ATOL = 1e-4
-NEAR_ZERO = 1e-3
-POINT = ([[360, 265]], [1])
-
-
-def decoder_path(model_dir: Path) -> Path:
-    return next(model_dir.glob("*.decoder.fp32.onnx"))
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
-def assert_same_prediction(got, expected) -> None:
-    """Two predictions made with return_logits=True agree: scores and logits within ATOL, masks except at ~0."""
-    np.testing.assert_allclose(got.scores, expected.scores, atol=ATOL)
-    np.testing.assert_allclose(got.low_res_logits, expected.low_res_logits, atol=ATOL)
-    np.testing.assert_allclose(got.masks, expected.masks, atol=ATOL)
-    differing = (got.masks > 0) != (expected.masks > 0)
-    assert np.abs(expected.masks[differing]).max(initial=0) < NEAR_ZERO, "confident pixels differ"
 
 
 def batch_item(batch, index: int):
     return batch.prompt(index)
-
-
-def count_encoder_runs(predictor: SamPredictor) -> list[int]:
-    """Wrap the encoder backend's run(); the returned list's length is the number of encoder runs."""
-    calls, run = [], predictor.encoder.run
-
-    def counting_run(output_names, feeds):
-        calls.append(1)
-        return run(output_names, feeds)
-
-    predictor.encoder.run = counting_run
-    return calls
-
-
-def expect_error(error_class, words: str, call) -> SamEdgeError:
-    """``call()`` raises ``error_class`` (a SamEdgeError, never a raw numpy/onnxruntime error) naming ``words``."""
-    try:
-        call()
-    except Exception as error:  # noqa: BLE001 - anything else must fail the test with its type
-        assert isinstance(error, SamEdgeError), f"raw {type(error).__module__}.{type(error).__name__}: {error}"
-        assert isinstance(error, error_class), f"{type(error).__name__}: {error}"
-        assert words in str(error), f"{words!r} not in: {error}"
-        return error
-    pytest.fail(f"no error raised; expected {error_class.__name__}")
-
-
-@pytest.fixture(scope="module")
-def model_dir(exported_golden_model) -> Path:
-    return exported_golden_model("vit_small")
-
-
-@pytest.fixture(scope="module")
-def sample_rgb() -> np.ndarray:
-    return np.asarray(Image.open(SAMPLE).convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def predictor(model_dir, sample_rgb) -> SamPredictor:
-    """One onnxruntime predictor with the sample image set; tests must not change its image."""
-    predictor = SamPredictor(model_dir, threads=2)
-    predictor.set_image(sample_rgb)
-    return predictor
-
-
-@pytest.fixture(scope="module")
-def other_model_dir(tmp_path_factory) -> Path:
-    """The same architecture with other weights (seed 7), ONNX only."""
-    from sam_edge.export.api import export_model, load_model
-
-    out_dir = tmp_path_factory.mktemp("model_seed7")
-    export_model(load_model(model_type=golden_spec("vit_small"), random_seed=7), out_dir, fmt="onnx",
-                 progress=lambda message: None)
-    return out_dir
 
 
 # predict_batch: B prompts in one call == B calls
@@ -215,107 +135,6 @@ def test_openvino_gives_the_masks_of_onnxruntime(model_dir, sample_rgb, predicto
         np.testing.assert_allclose(got.scores, expected.scores, atol=1e-3, err_msg=str(prompt))
         for got_mask, expected_mask in zip(got.masks, expected.masks):
             assert mask_iou(got_mask, expected_mask) >= 0.999, prompt
-
-
-# Embeddings
-
-def test_saved_embedding_decodes_without_an_encoder(predictor, model_dir, tmp_path):
-    path = predictor.get_image_embedding().save(tmp_path / "sample.npz")
-    decoder_only = SamPredictor(decoder=decoder_path(model_dir), threads=2)
-    assert decoder_only.encoder is None
-    expect_error(ModelFileError, "set_image_embedding", lambda: decoder_only.set_image(SAMPLE))
-    loaded = ImageEmbedding.load(path)
-    assert (loaded.original_size, loaded.input_size) == ((480, 640), (768, 1024))
-    decoder_only.set_image_embedding(loaded)
-    expected, got = predictor.predict(*POINT), decoder_only.predict(*POINT)
-    np.testing.assert_array_equal(got.masks, expected.masks)
-    np.testing.assert_allclose(got.scores, expected.scores, atol=1e-6)
-
-
-def test_embedding_of_another_model_is_refused(predictor, other_model_dir):
-    other = SamPredictor(other_model_dir, threads=2)
-    other_embedding = other.set_image(np.zeros((48, 64, 3), np.uint8))
-    error = expect_error(ModelMismatchError, "different models", lambda: predictor.set_image_embedding(other_embedding))
-    assert other.metadata.model_id in str(error) and predictor.metadata.model_id in str(error)
-    assert predictor.get_image_embedding().original_size == (480, 640)  # the sample is still set
-
-
-def test_encoder_and_decoder_of_different_models_are_refused(model_dir, other_model_dir):
-    encoder = next(model_dir.glob("*.encoder.fp32.onnx"))
-    expect_error(ModelMismatchError, "different models",
-                 lambda: SamPredictor(encoder=encoder, decoder=decoder_path(other_model_dir), threads=2))
-
-
-def test_embedding_that_does_not_fit_the_decoder_is_refused(predictor):
-    embedding = predictor.get_image_embedding()
-    small = dataclasses.replace(embedding, embeddings=embedding.embeddings[:, :, :32, :32].copy())
-    expect_error(InvalidInputError, "float32 [1, 256, 64, 64]", lambda: predictor.set_image_embedding(small))
-    wrong_frame = dataclasses.replace(embedding, original_size=(480, 480))
-    expect_error(InvalidInputError, "input_size", lambda: predictor.set_image_embedding(wrong_frame))
-    assert predictor.get_image_embedding() is embedding
-
-
-def write_truncated(path: Path, embedding: ImageEmbedding) -> None:
-    embedding.save(path)
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def write_npy(path: Path, embedding: ImageEmbedding) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, embedding.embeddings)
-
-
-def write_without_model_id(path: Path, embedding: ImageEmbedding) -> None:
-    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480, 640]), input_size=np.array([768, 1024]))
-
-
-def write_one_sided_size(path: Path, embedding: ImageEmbedding) -> None:
-    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480]), input_size=np.array([768, 1024]),
-             model_id=np.str_(embedding.model_id), model_type=np.str_(embedding.model_type))
-
-
-@pytest.mark.parametrize("write, error_class, words", [
-    (None, InputFileError, "does not exist"),
-    (write_truncated, InvalidInputError, "not a sam-edge embedding"),
-    (lambda path, embedding: path.write_bytes(b"not an npz"), InvalidInputError, "not a sam-edge embedding"),
-    (write_npy, InvalidInputError, "not an .npz archive"),
-    (write_without_model_id, InvalidInputError, "lacks model_id, model_type"),
-    (write_one_sided_size, InvalidInputError, "original_size must be two positive integers"),
-], ids=["missing", "truncated", "garbage", "npy", "no-model-id", "bad-size"])
-def test_bad_embedding_files(predictor, tmp_path, write, error_class, words):
-    path = tmp_path / "embedding.npz"
-    if write is not None:
-        write(path, predictor.get_image_embedding())
-    expect_error(error_class, words, lambda: ImageEmbedding.load(path))
-
-
-# Cache
-
-def test_same_image_runs_the_encoder_once(model_dir, sample_rgb):
-    predictor = SamPredictor(model_dir, threads=2, cache_size=4)
-    runs = count_encoder_runs(predictor)
-    first = predictor.set_image(sample_rgb)
-    assert predictor.set_image(sample_rgb.copy()) is first and len(runs) == 1
-    flipped = predictor.set_image(np.ascontiguousarray(sample_rgb[::-1]))
-    assert len(runs) == 2 and not np.array_equal(flipped.embeddings, first.embeddings)
-    assert predictor.set_image(sample_rgb) is first and len(runs) == 2
-
-
-def test_cache_capacity_one_evicts_the_older_image(model_dir, sample_rgb):
-    predictor = SamPredictor(model_dir, threads=2, cache_size=1)
-    runs = count_encoder_runs(predictor)
-    for image in (sample_rgb, sample_rgb[::-1], sample_rgb):
-        predictor.set_image(np.ascontiguousarray(image))
-    assert len(runs) == 3 and len(predictor.cache) == 1
-
-
-def test_path_pil_image_and_array_share_one_cache_entry(model_dir, sample_rgb):
-    predictor = SamPredictor(model_dir, threads=2)
-    runs = count_encoder_runs(predictor)
-    with Image.open(SAMPLE) as pil_image:
-        embeddings = [predictor.set_image(image) for image in (SAMPLE, str(SAMPLE), pil_image, sample_rgb)]
-    assert len(runs) == 1 and len(predictor.cache) == 1
-    assert all(embedding is embeddings[0] for embedding in embeddings)
 
 
 # Bad input: one family of errors whose messages say what is accepted
