@@ -17,6 +17,7 @@ from sam_edge.runtime.backends import Backend, open_backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
 from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
+from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from sam_edge.runtime.mask_stats import stability_score
 from sam_edge.runtime.mask_upscale import MaskUpscaler
@@ -80,6 +81,7 @@ class SamPredictor:
         self.max_pixels = max_pixels
         self.cache = EmbeddingCache(cache_size)
         self.reset_image()
+        release_free_heap()  # what parsing and packing the graphs left behind (runtime/heap.py)
 
     @property
     def metadata(self) -> GraphMetadata:
@@ -109,9 +111,12 @@ class SamPredictor:
         meta = self.encoder.metadata
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         resized = resize_longest_side(rgb, meta.image_size)
+        height, width = resized.shape[:2]
         tensor = normalize_and_pad(resized, meta.image_size, meta.pixel_mean, meta.pixel_std)
         (embeddings,) = self.encoder.run(["image_embeddings"], {"image": tensor})
-        return ImageEmbedding(embeddings, original_size, tuple(resized.shape[:2]), meta.model_id, meta.model_type)
+        del resized, tensor
+        release_free_heap()  # the preprocessing and engine transients (runtime/heap.py)
+        return ImageEmbedding(embeddings, original_size, (height, width), meta.model_id, meta.model_type)
 
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
         """Use a precomputed embedding (e.g. ImageEmbedding.load); refused if another model made it."""
