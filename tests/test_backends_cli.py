@@ -59,3 +59,11 @@ def test_bad_arguments(model_copy, argv, words):
 def test_missing_directory(tmp_path):
     status, _, err = run_cli("backends", tmp_path / "nowhere")
     assert status == 2 and "does not exist" in err
+
+
+def test_unwritable_directory_is_refused_before_timing(model_copy, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK)  # tests may run as root
+    status, out, err = run_cli("backends", model_copy)
+    assert status == 2 and "not writable" in err and "--dry-run" in err and "timing" not in out

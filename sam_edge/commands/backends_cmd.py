@@ -8,6 +8,7 @@ user's) should be re-measured there. The runtime reads the record whenever no ba
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if len(engines) < 2:
         raise ModelFileError(f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
                              "(export with `sam-edge export --format both`)")
+    if not args.dry_run and not os.access(model_dir, os.W_OK):  # say so before minutes of timing
+        raise ModelFileError(f"{model_dir} is not writable; copy the model directory somewhere writable or use --dry-run")
     print(f"timing {model_dir} with {args.rounds} encoder rounds per engine", flush=True)
     choice = measure_backends(model_dir, rounds=args.rounds, threads=args.threads, progress=print)
     for part, times in (("encoder", choice.encoder_ms), ("1-point predict", choice.decoder_ms)):
