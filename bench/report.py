@@ -100,7 +100,7 @@ def targets_text(report: BenchReport) -> str:
     if encoder_ran and not any(t["name"].startswith("encoder") for t in report.targets):
         lines.append(f"- encoder: no budget for {report.model['model_type']} (set one with --encoder-budget-ms)")
     memory = report.memory
-    lines.append(f"- peak RSS (child process: load, then set_image + predict on two images): "
+    lines.append("- peak RSS (child process: load, then set_image + predict on two images): "
                  + (f"{memory['peak_rss_mb']:.0f} MiB" if "peak_rss_mb" in memory else memory.get("error") or memory.get("skipped")))
     return "\n".join(lines) + "\n"
 

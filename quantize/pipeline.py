@@ -17,13 +17,13 @@ from typing import Callable
 from sam_edge.quantize import calibration as calib
 from sam_edge.quantize.apply import apply_recipe, check_backend_installed
 from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
-from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import detect_isa
 from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, recipe_named
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, prepare_output_dir
+from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.runtime.default_model import DEFAULT_MODEL
 from sam_edge.runtime.errors import ModelFileError, OutputPathError, SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
@@ -82,7 +82,7 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
     """Run ``options.recipe`` (a preset, "a,b,...", "all" or "auto") on ``model_dir``'s encoder; write the kept model."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     isa = detect_isa()
-    recipes, skipped = _recipes(options.recipe, isa), []
+    recipes, skipped = _recipes(options.recipe, isa), []  # skipped: filled by _runnable
     fp32 = _fp32_encoders(model_dir)
     metadata = read_graph_metadata(next(iter(fp32.values())))
     search = _is_search(options.recipe)

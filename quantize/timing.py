@@ -63,8 +63,8 @@ def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed:
 
 
 def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
-    if backend == "onnxruntime":  # the runtime's own session settings
-        session = OnnxRuntimeBackend(path, threads, spinning=False, lean_memory=True).session  # as the runtime runs encoders
+    if backend == "onnxruntime":  # the session settings the runtime gives encoders
+        session = OnnxRuntimeBackend(path, threads, spinning=False, lean_memory=True).session
         return lambda feed: session.run(None, feed)
     import openvino as ov  # compiled directly: the fp32 source may be an .onnx file without IR
 

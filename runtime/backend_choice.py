@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from sam_edge.runtime.atomic_write import atomic_output
-from sam_edge.runtime.backends import BACKENDS, resolve_threads
+from sam_edge.runtime.backends import BACKENDS, EXTENSIONS, resolve_threads
 
 CHOICE_SUFFIX = ".backends.json"
 PARTS = ("encoder", "decoder")
@@ -64,6 +64,11 @@ def load_backend_choice(model_dir: Path) -> BackendChoice | None:
     return choice if set(choice.encoder_ms) <= known and set(choice.decoder_ms) <= known and choice.encoder_ms and choice.decoder_ms else None
 
 
+def engines_with_fp32_encoder(model_dir: Path) -> list[str]:
+    """The backends the directory holds an fp32 encoder graph for, in BACKENDS order."""
+    return [backend for backend in BACKENDS if any(Path(model_dir).glob(f"*.encoder.fp32{EXTENSIONS[backend]}"))]
+
+
 def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = None,
                      progress: Callable[[str], None] = lambda message: None) -> BackendChoice:
     """Time encode and 1-point predict on every backend the directory has graphs for (fp32)."""
@@ -73,9 +78,7 @@ def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = Non
     rgb = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     point = np.array([[500.0, 400.0]], np.float32), np.array([1.0], np.float32)
     encoder_ms, decoder_ms = {}, {}
-    for backend in BACKENDS:
-        if not list(Path(model_dir).glob(f"*.encoder.fp32{'.onnx' if backend == 'onnxruntime' else '.xml'}")):
-            continue
+    for backend in engines_with_fp32_encoder(model_dir):
         progress(f"  timing {backend}: encoder and 1-point predict ({rounds} rounds each)")
         predictor = SamPredictor(model_dir, backend=backend, threads=threads, precision="fp32")
         encoder_ms[backend] = _median_ms(lambda: predictor.encode(rgb), rounds)

@@ -31,15 +31,14 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sam_edge.runtime.backend_choice import measure_backends, write_backend_choice
-    from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
+    from sam_edge.runtime.backend_choice import engines_with_fp32_encoder, measure_backends, write_backend_choice
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.errors import ModelFileError
     from sam_edge.runtime.model_dir import find_model_files
 
     model_dir = resolve_model_dir(args.model_dir)
     files = find_model_files(model_dir, precision="fp32")  # raises a clear error for a missing or empty directory
-    engines = [b for b in BACKENDS if any(model_dir.glob(f"*.encoder.fp32{EXTENSIONS[b]}"))]
+    engines = engines_with_fp32_encoder(model_dir)
     if len(engines) < 2:
         raise ModelFileError(f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
                              "(export with `sam-edge export --format both`)")
@@ -47,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
         raise ModelFileError(f"{model_dir} is not writable; copy the model directory somewhere writable or use --dry-run")
     print(f"timing {model_dir} with {args.rounds} encoder rounds per engine", flush=True)
     choice = measure_backends(model_dir, rounds=args.rounds, threads=args.threads, progress=print)
-    for part, times in (("encoder", choice.encoder_ms), ("1-point predict", choice.decoder_ms)):
+    for part, label, times in (("encoder", "encoder", choice.encoder_ms), ("decoder", "1-point predict", choice.decoder_ms)):
         measured = ", ".join(f"{backend} {ms:.1f} ms" for backend, ms in sorted(times.items()))
-        print(f"{part}: {measured} -> {min(times, key=times.get)}")
+        print(f"{label}: {measured} -> {choice.preferred(part)}")
     if args.dry_run:
         print("dry run: nothing written")
         return 0
