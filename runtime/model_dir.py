@@ -20,7 +20,7 @@ class ModelFiles:
     ``decoder_image`` + ``decoder_prompt``), or both; at least one of the two layouts is present.
     """
 
-    encoder: Path
+    encoder: Path | None  # None when opened without the encoder (find_model_files(with_encoder=False))
     decoder: Path | None
     backend: str  # runs the decoder graphs
     decoder_image: Path | None = None
@@ -32,35 +32,36 @@ class ModelFiles:
         return self.decoder_image is not None and self.decoder_prompt is not None
 
 
-def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str | None = None) -> ModelFiles:
+def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str | None = None,
+                     with_encoder: bool = True) -> ModelFiles:
     """Pick the encoder (of ``precision``) and decoder (same precision if present, else fp32).
 
     ``precision`` None takes the encoder precision the directory holds (a `sam-edge quantize` output
     holds one: int8 or fp16), fp32 when it holds several. ``backend`` None takes, per part, the engine
     that ``<model>.backends.json`` measured faster (written by export), else onnxruntime graphs, else
-    OpenVINO IR.
+    OpenVINO IR. ``with_encoder`` False picks the decoder graphs only (``encoder`` is None), so a
+    directory that holds no encoder, e.g. a decoder-only copy on the machine that decodes, is enough.
     """
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        raise ModelFileError(f"model directory {model_dir} does not exist; export one with `sam-edge export`")
+        raise _not_a_model_dir(model_dir)
     if precision is not None and precision not in PRECISIONS:
         raise InvalidInputError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
     if backend is not None and backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     precision = precision or _present_precision(model_dir, backend)
-    candidates = [backend] if backend else [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
-    if not candidates:
-        present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
-        raise ModelFileError(
-            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
-        )
-    chosen = encoder_backend = candidates[0]
     choice = load_backend_choice(model_dir) if backend is None else None
-    if choice is not None and choice.preferred("encoder") in candidates:
-        encoder_backend = choice.preferred("encoder")
+    encoder = encoder_backend = None
+    chosen = backend
+    if with_encoder:
+        candidates = _encoder_backends(model_dir, backend, precision)
+        chosen = encoder_backend = candidates[0]
+        if choice is not None and choice.preferred("encoder") in candidates:
+            encoder_backend = choice.preferred("encoder")
+        encoder = _single(model_dir, "encoder", precision, encoder_backend)
+    chosen = chosen or _first_decoder_backend(model_dir)
     if choice is not None and _has_decoder(model_dir, choice.preferred("decoder")):
         chosen = choice.preferred("decoder")
-    encoder = _single(model_dir, "encoder", precision, encoder_backend)
     decoder = _decoder_part(model_dir, "decoder", precision, chosen)
     image_stage, prompt_stage = (_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt"))
     if image_stage is None or prompt_stage is None:  # half a split decoder is no decoder
@@ -68,6 +69,22 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
         if decoder is None:
             decoder = _single(model_dir, "decoder", "fp32", chosen)  # raises, naming the missing graph
     return ModelFiles(encoder, decoder, chosen, image_stage, prompt_stage, encoder_backend)
+
+
+def _encoder_backends(model_dir: Path, backend: str | None, precision: str) -> list[str]:
+    """``[backend]``, else the engines that have a ``precision`` encoder graph here (raises when none has)."""
+    candidates = [backend] if backend else [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
+    if not candidates:
+        present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
+        raise ModelFileError(
+            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
+        )
+    return candidates
+
+
+def _first_decoder_backend(model_dir: Path) -> str:
+    """The first engine with a decoder graph (fp32) in the directory; the first engine when none has one."""
+    return next((b for b in BACKENDS if _has_decoder(model_dir, b)), BACKENDS[0])
 
 
 def _has_decoder(model_dir: Path, backend: str) -> bool:
@@ -100,3 +117,13 @@ def _single(model_dir: Path, part: str, precision: str, backend: str) -> Path:
     if len(found) > 1:
         raise ModelFileError(f"{model_dir} holds several {pattern} files ({', '.join(p.name for p in found)}); keep one model per directory")
     return found[0]
+
+
+def _not_a_model_dir(path: Path) -> ModelFileError:
+    """A missing path, or a file (often one graph of the model) where its directory belongs."""
+    if not path.exists():
+        return ModelFileError(f"model directory {path} does not exist; export one with `sam-edge export`")
+    return ModelFileError(
+        f"{path} is a file, not a model directory; expected the directory `sam-edge export` writes "
+        "(<model>.encoder.<precision>.onnx or .xml and its decoder graphs)"
+    )
