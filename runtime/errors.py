@@ -35,3 +35,7 @@ class OutputPathError(SamEdgeError, OSError):
 
 class InputFileError(SamEdgeError, FileNotFoundError):
     """An input file (image, embedding) does not exist or cannot be opened."""
+
+
+class UnsupportedError(SamEdgeError, NotImplementedError):
+    """An official segment_anything call that sam-edge deliberately lacks (torch tensors); the message names the one to use."""

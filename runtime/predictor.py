@@ -2,82 +2,63 @@
 
 Same contract as segment_anything's SamPredictor: prompts in the ORIGINAL image frame (x, y pixels),
 masks [C, H, W] bool, scores [C] float32, low-res logits [C, 256, 256] float32 to feed back as
-``mask_input``. C = 3 with ``multimask_output`` (decoder tokens 1..3), else 1 (token 0).
+``mask_input``. C = 3 with ``multimask_output`` (decoder tokens 1..3), else 1 (token 0). Arrays are
+numpy, never torch tensors; docs/sam-users.md lists every deliberate difference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+import os
 from pathlib import Path
 
 import numpy as np
 
-from sam_edge.runtime.backends import Backend, open_backend
+from sam_edge.runtime.backends import Backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
-from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
-from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
+from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, embedding_array, image_key
+from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError, UnsupportedError
 from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
-from sam_edge.runtime.mask_stats import stability_score
 from sam_edge.runtime.mask_upscale import MaskUpscaler
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
-from sam_edge.runtime.model_dir import ModelFiles, find_model_files
+from sam_edge.runtime.prediction import Prediction  # defined there; importable from here as before
+from sam_edge.runtime.predictor_graphs import open_predictor_graphs
 from sam_edge.runtime.prompts import build_decoder_feeds
 from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """Masks for one prompt (or [B, ...] for a batch). Unpacks like SamPredictor: masks, scores, logits.
-
-    masks bool (or float32 logits with return_logits) [C, H, W] in the original frame (or the
-    requested mask_size); scores float32 [C] (predicted IoU); low_res_logits float32 [C, 256, 256].
-    ``stability_scores`` float32 [C] (IoU of the mask thresholded at -1 and +1, as SAM's automatic
-    mask generator scores masks) is computed on first access, so callers who never read it never pay.
-    """
-
-    masks: np.ndarray
-    scores: np.ndarray
-    low_res_logits: np.ndarray
-    upscaler: MaskUpscaler | None = field(default=None, repr=False, compare=False)
-
-    def __iter__(self):
-        return iter((self.masks, self.scores, self.low_res_logits))
-
-    @cached_property
-    def stability_scores(self) -> np.ndarray:
-        if self.masks.dtype != np.bool_:
-            return stability_score(self.masks).astype(np.float32)
-        if self.upscaler is None:
-            raise InvalidInputError("stability needs logits: this prediction holds boolean masks and no upscaler")
-        return stability_score(self.upscaler.logits(self.low_res_logits)).astype(np.float32)
-
-    def prompt(self, index: int) -> "Prediction":
-        """Prompt ``index`` of a batched prediction, as a single-prompt Prediction."""
-        return Prediction(self.masks[index], self.scores[index], self.low_res_logits[index], self.upscaler)
+IMAGE_FORMATS = ("RGB", "BGR")
 
 
 class SamPredictor:
-    """A SAM model from an exported directory (or explicit encoder/decoder graphs) on the CPU.
+    """A SAM model on the CPU: ``set_image`` once, then ``predict`` per prompt (as segment_anything).
 
-    ``backend`` "onnxruntime" or "openvino" (default: from the files); ``threads`` defaults to the
-    physical cores; ``cache_size`` images' embeddings are kept so re-setting an image is free.
+    Where the model comes from (``model``, the first argument):
+
+    - nothing: the bundled default model ("nano"), ``SamPredictor()``;
+    - a bundled model name, ``SamPredictor("nano")``, or a directory written by ``sam-edge export``
+      or ``sam-edge quantize``, ``SamPredictor("models/vit_b")`` (a directory wins over a name);
+    - explicit graph files: ``encoder=`` and/or ``decoder=`` (a full ``<model>.decoder.*`` graph;
+      a split decoder, image + prompt stage, opens from its directory).
+
+    ``with_encoder=False`` opens only the decoder graphs of ``model``: such a predictor takes image
+    embeddings made elsewhere (``set_image_embedding(ImageEmbedding.load(path))``), and the
+    directory may lack the encoder. ``backend`` "onnxruntime" or "openvino" (default: from the
+    files, per part the faster one that ``<model>.backends.json`` recorded); ``threads`` defaults
+    to the physical cores (or ``$SAM_EDGE_THREADS``); ``precision`` "fp32", "fp16" or "int8"
+    (default: the one the directory holds); ``cache_size`` images' embeddings are kept, so setting
+    an image again is free; ``max_pixels`` caps H x W of an image; ``split_decoder`` None uses the
+    image + prompt stage graphs when the directory has them (the fast path), True requires them,
+    False runs the single decoder graph.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, *, encoder: str | Path | None = None,
-                 decoder: str | Path | None = None, backend: str | None = None, threads: int | None = None,
-                 precision: str | None = None, cache_size: int = 8, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 split_decoder: bool | None = None) -> None:
-        """``split_decoder``: None uses the image + prompt stage graphs when the directory has them
-        (the fast path), True requires them, False runs the single decoder graph."""
-        files = find_model_files(model_dir, backend, precision) if model_dir is not None else None
-        self.decoder = _open_decoder(files, model_dir, decoder, backend, threads, split_decoder)
-        if files is not None:
-            encoder, backend = (encoder, files.backend) if encoder else (files.encoder, files.encoder_backend or files.backend)
-        self.encoder: Backend | None = open_backend(encoder, backend, threads, spinning=False, lean_memory=True) if encoder is not None else None
-        if self.encoder is not None:
-            check_same_model(self.encoder.metadata, self.decoder.metadata, "the encoder and decoder graphs")
+    def __init__(self, model: str | os.PathLike | None = None, *, encoder: str | Path | None = None,
+                 decoder: str | Path | None = None, with_encoder: bool = True, backend: str | None = None,
+                 threads: int | None = None, precision: str | None = None, cache_size: int = 8,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, split_decoder: bool | None = None) -> None:
+        graphs = open_predictor_graphs(model, encoder, decoder, with_encoder=with_encoder, backend=backend,
+                                       threads=threads, precision=precision, split_decoder=split_decoder)
+        self.encoder: Backend | None = graphs.encoder
+        self.decoder: FullDecoder | SplitDecoder = graphs.decoder
         self.max_pixels = max_pixels
         self.cache = EmbeddingCache(cache_size)
         self.reset_image()
@@ -88,16 +69,32 @@ class SamPredictor:
         """The decoder's metadata record (model type, id, image size, precision, ...)."""
         return self.decoder.metadata
 
+    # The image: set, queried, reset
+
     def reset_image(self) -> None:
         """Forget the current image; predict() then raises until set_image / set_image_embedding."""
         self._embedding: ImageEmbedding | None = None
         self._upscalers: dict[tuple[int, int] | None, MaskUpscaler] = {}
 
-    def set_image(self, image) -> ImageEmbedding:
-        """Encode ``image`` (path, PIL image or array; see image_io.load_image), or reuse its cached embedding."""
+    def set_image(self, image, image_format: str = "RGB") -> ImageEmbedding:
+        """Encode ``image``, or reuse its cached embedding; returns the ImageEmbedding (official: None).
+
+        ``image``: a path, a PIL image or an array HxW / HxWx1 / HxWx3 / HxWx4 of uint8 (or uint16,
+        bool, float in [0, 1]; see image_io.load_image). ``image_format`` is the channel order of an
+        array: "RGB" (default) or "BGR" (e.g. from cv2.imread), as in segment_anything; files and PIL
+        images are decoded as RGB, so they take only "RGB".
+        """
+        if image_format not in IMAGE_FORMATS:
+            raise InvalidInputError(f"image_format must be 'RGB' or 'BGR' (the channel order of the array); got {image_format!r}")
+        if image_format == "BGR" and not isinstance(image, np.ndarray):
+            raise InvalidInputError(f"image_format='BGR' is for arrays (e.g. from cv2.imread); a {type(image).__name__} "
+                                    "is decoded as RGB: pass image_format='RGB'")
         if self.encoder is None:
-            raise ModelFileError("this predictor has no encoder graph; load an embedding with set_image_embedding")
+            raise ModelFileError("this predictor has no encoder graph (opened with with_encoder=False or decoder= only); "
+                                 "give it an embedding with set_image_embedding(ImageEmbedding.load(path))")
         rgb = load_image(image, self.max_pixels)
+        if image_format == "BGR":
+            rgb = np.ascontiguousarray(rgb[..., ::-1])
         key = image_key(rgb, self.metadata.model_id)
         embedding = self.cache.get(key)
         if embedding is None:
@@ -107,7 +104,7 @@ class SamPredictor:
         return embedding
 
     def encode(self, rgb: np.ndarray) -> ImageEmbedding:
-        """Run the encoder on an HxWx3 uint8 RGB image (no caching)."""
+        """Run the encoder on an HxWx3 uint8 RGB image (no caching, the current image unchanged)."""
         meta = self.encoder.metadata
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         resized = resize_longest_side(rgb, meta.image_size)
@@ -119,22 +116,61 @@ class SamPredictor:
         return ImageEmbedding(embeddings, original_size, (height, width), meta.model_id, meta.model_type)
 
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
-        """Use a precomputed embedding (e.g. ImageEmbedding.load); refused if another model made it."""
+        """Use a precomputed embedding (``image_embedding`` of another predictor, ImageEmbedding.load);
+        refused when another model made it or its sizes do not fit together."""
+        if not isinstance(embedding, ImageEmbedding):
+            raise InvalidInputError(f"set_image_embedding takes an ImageEmbedding (predictor.image_embedding or "
+                                    f"ImageEmbedding.load(path)); got {type(embedding).__name__}")
         check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
         _check_embedding_fits(embedding, self.metadata)
         self._embedding = embedding
         self._upscalers = {}
 
-    def get_image_embedding(self) -> ImageEmbedding:
-        return self._require_image()
+    @property
+    def is_image_set(self) -> bool:
+        """True once set_image or set_image_embedding has run (and reset_image has not)."""
+        return self._embedding is not None
+
+    @property
+    def original_size(self) -> tuple[int, int] | None:
+        """(H, W) of the current image as loaded (EXIF-upright), or None before an image is set."""
+        return None if self._embedding is None else tuple(self._embedding.original_size)
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(h, w) of the image resized to a longest side of image_size (1024), or None before an image is set."""
+        return None if self._embedding is None else tuple(self._embedding.input_size)
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """The encoder's output for the current image, float32 [1, 256, 64, 64], or None before an image is set."""
+        return None if self._embedding is None else self._embedding.embeddings
+
+    @property
+    def image_embedding(self) -> ImageEmbedding | None:
+        """The current image's portable ImageEmbedding (``.save(path)``, ``ImageEmbedding.load`` elsewhere), or None."""
+        return self._embedding
+
+    def get_image_embedding(self) -> np.ndarray:
+        """The current image's embeddings, float32 [1, 256, 64, 64], as segment_anything returns them
+        (the array the decoder reads, not a copy); for the portable object use ``image_embedding``."""
+        return embedding_array(self._require_image())
+
+    # Prompts
 
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
                 multimask_output: bool = True, return_logits: bool = False,
                 mask_size: tuple[int, int] | None = None) -> Prediction:
-        """One prompt: points [N, 2] + labels [N] (1 fg, 0 bg), box [4] (x0, y0, x1, y1), mask_input [1, 256, 256].
+        """Masks for one prompt, in the original image frame (x right, y down, pixels).
 
-        ``mask_size`` (height, width), e.g. a display size, returns masks in that frame instead of
-        the original image's (cheaper for large photos); prompts stay in the original frame.
+        ``point_coords`` float [N, 2] (x, y) with ``point_labels`` [N] (also [N, 1] or [1, N]):
+        1 foreground, 0 background; ``box`` [4] (x0, y0, x1, y1); ``mask_input`` [1, 256, 256], the
+        ``low_res_logits`` of a previous prediction. Returns a Prediction: masks bool [C, H, W],
+        scores float32 [C], low_res_logits float32 [C, 256, 256] (C = 3 with ``multimask_output``,
+        else 1); it unpacks like the official tuple. ``return_logits`` gives float32 logits instead
+        of bool masks. ``mask_size`` (height, width), e.g. a display size, returns masks in that
+        frame instead of the original image's (cheaper for large photos); prompts stay in the
+        original frame.
         """
         return self.predict_batch(point_coords, point_labels, box, mask_input, multimask_output, return_logits,
                                   batched=False, mask_size=mask_size).prompt(0)
@@ -142,9 +178,11 @@ class SamPredictor:
     def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
                       multimask_output: bool = True, return_logits: bool = False, batched: bool = True,
                       mask_size: tuple[int, int] | None = None) -> Prediction:
-        """B prompts in one decoder call: points [B, N, 2] + labels [B, N] and/or boxes [B, 4].
+        """B prompts in one decoder call (segment_anything's predict_torch, on numpy arrays).
 
-        Returns masks [B, C, H, W], scores [B, C], low-res logits [B, C, 256, 256], stability [B, C].
+        ``point_coords`` [B, N, 2] + ``point_labels`` [B, N] and/or ``boxes`` [B, 4], in the original
+        frame; ``mask_input`` [1, 256, 256] shared or [B, 1, 256, 256]. Returns masks [B, C, H, W],
+        scores [B, C], low-res logits [B, C, 256, 256], stability [B, C]; ``prompt(i)`` is prompt i.
         Only the C returned masks are upscaled (C = 3 with multimask_output, else 1).
         """
         embedding = self._require_image()
@@ -169,29 +207,22 @@ class SamPredictor:
                                                 self.metadata.image_size, output_size=key)
         return self._upscalers[key]
 
+    # segment_anything's torch-tensor calls, which have numpy equivalents here
+
+    def predict_torch(self, *args, **kwargs):
+        """Not in sam-edge (no torch): raises UnsupportedError naming predict_batch, its numpy equivalent."""
+        raise UnsupportedError("predict_torch takes torch tensors, which sam-edge does not use; call predict_batch with "
+                               "numpy arrays in original image pixels (point_coords [B, N, 2], point_labels [B, N], boxes [B, 4])")
+
+    def set_torch_image(self, *args, **kwargs):
+        """Not in sam-edge (no torch): raises UnsupportedError naming set_image, which takes arrays, PIL images and paths."""
+        raise UnsupportedError("set_torch_image takes a transformed torch tensor, which sam-edge does not use; "
+                               "call set_image with the image itself (array, PIL image or path)")
+
     def _require_image(self) -> ImageEmbedding:
         if self._embedding is None:
             raise NoImageSetError("no image set: call set_image(image) or set_image_embedding(embedding) before predict")
         return self._embedding
-
-
-def _open_decoder(files: ModelFiles | None, model_dir, decoder, backend, threads, split_decoder) -> FullDecoder | SplitDecoder:
-    """The decoder path: an explicit ``decoder`` graph, else the directory's (``files``) split or full decoder."""
-    if decoder is not None or files is None:
-        if decoder is None:
-            raise ModelFileError("no decoder graph: pass a model directory or decoder=PATH")
-        if split_decoder:
-            raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
-        return FullDecoder(open_backend(decoder, backend, threads))
-    if split_decoder and not files.split:
-        raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
-                             "re-export with `sam-edge export --decoder split` or `both`")
-    if files.split and split_decoder is not False:
-        return SplitDecoder(open_backend(files.decoder_image, files.backend, threads, spinning=False),
-                            open_backend(files.decoder_prompt, files.backend, threads))
-    if files.decoder is None:
-        raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
-    return FullDecoder(open_backend(files.decoder, files.backend, threads))
 
 
 def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:

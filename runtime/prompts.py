@@ -52,23 +52,35 @@ def _as_float_array(value, name: str, shape_text: str) -> np.ndarray:
 
 
 def check_points(coords, labels, original_size: tuple[int, int], batched: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Validate clicks; returns (coords [B, N, 2] float64, labels [B, N] float64) in the original frame."""
+    """Validate clicks; returns (coords [B, N, 2] float64, labels [B, N] float64) in the original frame.
+
+    Unbatched labels may be [N], [N, 1] or [1, N] for N points (segment_anything takes [N]).
+    """
     shape_text = "[B, N, 2]" if batched else "[N, 2]"
     coords = _as_float_array(coords, "point_coords", shape_text)
     if labels is None:
         raise InvalidInputError("point_labels must be given with point_coords (1 = foreground, 0 = background)")
     labels = _as_float_array(labels, "point_labels", shape_text[:-4] + "]")
     if not batched:
-        coords, labels = coords[None], labels[None]
+        coords, labels = coords[None], _flat_labels(labels, coords)[None]
     if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape:
         counts = "B >= 1 and N >= 1" if batched else "N >= 1"
         raise InvalidInputError(f"point_coords must be shaped {shape_text} with {counts}; got shape {coords.shape[int(not batched):]}")
     if labels.shape != coords.shape[:2]:
-        raise InvalidInputError(f"point_labels must be shaped {coords.shape[int(not batched):2]} to match point_coords; got {labels.shape[int(not batched):]}")
+        points = coords.shape[1]
+        expected = str(coords.shape[:2]) if batched else f"({points},), ({points}, 1) or (1, {points})"
+        raise InvalidInputError(f"point_labels must be shaped {expected} to match point_coords; got {labels.shape[int(not batched):]}")
     if not np.isin(labels, (0, 1)).all():
         raise InvalidInputError(f"point_labels must be 1 (foreground) or 0 (background); got {np.unique(labels).tolist()}")
     _check_inside(coords, original_size, "point_coords")
     return coords, labels
+
+
+def _flat_labels(labels: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """Labels of N points given as a column [N, 1] or a row [1, N] (e.g. [[1]]) -> [N]; others unchanged."""
+    if labels.ndim == 2 and 1 in labels.shape and coords.ndim == 2 and labels.size == coords.shape[0]:
+        return labels.reshape(-1)
+    return labels
 
 
 def check_boxes(boxes, original_size: tuple[int, int], batched: bool) -> np.ndarray:

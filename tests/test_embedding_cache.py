@@ -19,7 +19,7 @@ from sam_edge.runtime.predictor import SamPredictor
 # Embeddings
 
 def test_saved_embedding_decodes_without_an_encoder(predictor, model_dir, tmp_path):
-    path = predictor.get_image_embedding().save(tmp_path / "sample.npz")
+    path = predictor.image_embedding.save(tmp_path / "sample.npz")
     decoder_only = SamPredictor(decoder=decoder_path(model_dir), threads=2)
     assert decoder_only.encoder is None
     expect_error(ModelFileError, "set_image_embedding", lambda: decoder_only.set_image(SAMPLE))
@@ -36,7 +36,7 @@ def test_embedding_of_another_model_is_refused(predictor, other_model_dir):
     other_embedding = other.set_image(np.zeros((48, 64, 3), np.uint8))
     error = expect_error(ModelMismatchError, "different models", lambda: predictor.set_image_embedding(other_embedding))
     assert other.metadata.model_id in str(error) and predictor.metadata.model_id in str(error)
-    assert predictor.get_image_embedding().original_size == (480, 640)  # the sample is still set
+    assert predictor.image_embedding.original_size == (480, 640)  # the sample is still set
 
 
 def test_encoder_and_decoder_of_different_models_are_refused(model_dir, other_model_dir):
@@ -46,12 +46,12 @@ def test_encoder_and_decoder_of_different_models_are_refused(model_dir, other_mo
 
 
 def test_embedding_that_does_not_fit_the_decoder_is_refused(predictor):
-    embedding = predictor.get_image_embedding()
+    embedding = predictor.image_embedding
     small = dataclasses.replace(embedding, embeddings=embedding.embeddings[:, :, :32, :32].copy())
     expect_error(InvalidInputError, "float32 [1, 256, 64, 64]", lambda: predictor.set_image_embedding(small))
     wrong_frame = dataclasses.replace(embedding, original_size=(480, 480))
     expect_error(InvalidInputError, "input_size", lambda: predictor.set_image_embedding(wrong_frame))
-    assert predictor.get_image_embedding() is embedding
+    assert predictor.image_embedding is embedding
 
 
 def write_truncated(path: Path, embedding: ImageEmbedding) -> None:
@@ -84,7 +84,7 @@ def write_one_sided_size(path: Path, embedding: ImageEmbedding) -> None:
 def test_bad_embedding_files(predictor, tmp_path, write, error_class, words):
     path = tmp_path / "embedding.npz"
     if write is not None:
-        write(path, predictor.get_image_embedding())
+        write(path, predictor.image_embedding)
     expect_error(error_class, words, lambda: ImageEmbedding.load(path))
 
 

@@ -183,10 +183,11 @@ def test_bad_batch(predictor, kwargs, words):
 def test_predict_before_set_image(model_dir, predictor):
     fresh = SamPredictor(model_dir, threads=2)
     expect_error(NoImageSetError, "set_image", lambda: fresh.predict(*POINT))
-    fresh.set_image_embedding(predictor.get_image_embedding())
+    fresh.set_image_embedding(predictor.image_embedding)
     fresh.reset_image()
     expect_error(NoImageSetError, "set_image", lambda: fresh.predict(*POINT))
     expect_error(NoImageSetError, "set_image", fresh.get_image_embedding)
+    assert fresh.image_embedding is None
 
 
 def test_model_dir_missing_its_decoder(model_dir, tmp_path):
@@ -244,7 +245,7 @@ def test_corrupt_image_file(predictor, tmp_path):
     text = tmp_path / "text.png"
     text.write_text("not an image")
     expect_error(InvalidInputError, "PNG, JPEG", lambda: predictor.set_image(text))
-    assert predictor.get_image_embedding().original_size == (480, 640)
+    assert predictor.original_size == (480, 640)
 
 
 def test_image_stage_runs_once_per_cached_embedding(model_dir):
