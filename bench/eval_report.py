@@ -43,7 +43,14 @@ def describe_predictor(predictor) -> dict:
     record["decoder_file"] = str(predictor.decoder.path)
     record["backend"] = predictor.decoder.backend.name
     record["decoder"] = predictor.decoder.layout
+    record["executes"] = executed_precisions(predictor)
     return record
+
+
+def executed_precisions(predictor) -> dict[str, str]:
+    """Graph part -> "<engine> <what its kernels run in on this CPU>", e.g. {"encoder": "openvino f32"}."""
+    graphs = ({"encoder": predictor.encoder} if predictor.encoder is not None else {}) | predictor.decoder.graphs()
+    return {part: f"{backend.name} {backend.executed_precision()}" for part, backend in graphs.items()}
 
 
 def report_record(report: AccuracyReport, model: dict) -> dict:

@@ -18,22 +18,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd")
+from sam_edge.runtime.cpu import ISA_FLAGS, cpu_flags, cpu_model
+
 LIBRARIES = ("numpy", "onnxruntime", "openvino", "torch", "pillow", "sam-edge")
 
 
-def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """CPU model name and the ISA flags that matter for GEMM speed (int8 VNNI/AMX above all)."""
-    model, flags = platform.processor() or platform.machine(), set()
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key in ("model name", "hardware", "cpu model") and value.strip():
-                model = value.strip()
-            elif key in ("flags", "features"):
-                flags.update(value.split())
-    return {"model": model, "isa": {flag: flag in flags for flag in ISA_FLAGS}}
+def cpu_info() -> dict:
+    """CPU model name and the ISA flags that matter for GEMM speed and precision (runtime/cpu.py)."""
+    flags = cpu_flags()
+    return {"model": cpu_model(), "isa": {flag: flag in flags for flag in ISA_FLAGS}}
 
 
 def library_versions() -> dict:

@@ -117,7 +117,9 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
              f"Image {height}x{width} (masks at full resolution){quick}. Ratios are reference median / sam-edge median "
              "(> 1: sam-edge is faster). Spread is p95 / p50.\n"]
     for report in reports:
-        parts.append(f"\n## {report.model['model_id']} ({report.model['backend']})\n\n{markdown_table(report)}\n"
+        executes = "; ".join(f"{part}: {what}" for part, what in report.model.get("executes", {}).items())
+        parts.append(f"\n## {report.model['model_id']} ({report.model['backend']})\n\nExecutes (on this CPU, {isa}): "
+                     f"{executes}.\n\n{markdown_table(report)}\n"
                      f"Targets:\n\n{targets_text(report)}")
     parts.append("\n![latency distributions](bench.png)\n")
     return "".join(parts)

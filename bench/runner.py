@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.errors import InvalidInputError
 
 from .machine import machine_info, peak_rss_child
@@ -201,6 +202,8 @@ def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Cal
     ctx = build_context(Path(model_dir), settings, threads, wanted)
     model = describe_predictor(ctx.predictor)
     progress(f"benchmarking {model['model_id']} ({model['backend']}, {threads} threads{', quick' if settings.quick else ''})")
+    progress(f"  executes on {cpu_model()} ({isa_summary()}): "
+             + "; ".join(f"{part} {what}" for part, what in model["executes"].items()))
     for reference, reason in (ctx.skipped or {}).items():
         progress(f"  reference {reference} skipped: {reason}")
     results = [run_scenario(name, ctx, settings.quick, progress) for name in names]

@@ -12,6 +12,7 @@ import numpy as np
 from sam_edge.export.onnx_export import ExportValidationError, Progress, ValidationReport, compare_outputs
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
+from sam_edge.runtime.openvino_backend import compile_openvino
 
 
 def import_openvino():
@@ -47,7 +48,8 @@ def export_openvino(
         staged = work_dir / xml_path.name
         ov.save_model(model, str(staged), compress_to_fp16=False)
         progress(f"  validating {xml_path.name} in OpenVINO")
-        report = ValidationReport(xml_path, compare_outputs(run_openvino(staged, feeds), expected), atol)
+        outputs = run_openvino(staged, feeds, metadata.precision)
+        report = ValidationReport(xml_path, compare_outputs(outputs, expected), atol)
         progress(f"  {report.summary()}")
         if not report.passed:
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")
@@ -58,9 +60,10 @@ def export_openvino(
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def run_openvino(xml_path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """All outputs of an OpenVINO IR on ``feeds`` (CPU plugin)."""
-    ov = import_openvino()
-    compiled = ov.Core().compile_model(str(xml_path), "CPU")
+def run_openvino(xml_path: Path, feeds: dict[str, np.ndarray], precision: str = "fp32") -> dict[str, np.ndarray]:
+    """All outputs of an OpenVINO IR on ``feeds`` (CPU plugin), compiled as the runtime compiles it:
+    in ``precision`` (an fp32 graph in f32 also on CPUs whose plugin would default to bf16)."""
+    import_openvino()
+    compiled = compile_openvino(xml_path, precision)
     results = compiled(feeds)
     return {output.get_any_name(): np.asarray(results[output]) for output in compiled.outputs}

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
+from sam_edge.runtime.cpu import cpu_flags
 
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The feature flags of the first CPU in /proc/cpuinfo (empty set where there is none)."""
-    if cpuinfo is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo = path.read_text() if path.exists() else ""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()
+__all__ = ["cpu_flags", "detect_isa"]
 
 
 def detect_isa(machine: str | None = None, flags: set[str] | None = None) -> str:

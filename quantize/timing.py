@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from sam_edge.runtime.backends import OnnxRuntimeBackend, resolve_threads
+from sam_edge.runtime.backends import OnnxRuntimeBackend, read_graph_metadata, resolve_threads
 
 WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up (design.md)
 
@@ -66,8 +66,9 @@ def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.nd
     if backend == "onnxruntime":  # the session settings the runtime gives encoders
         session = OnnxRuntimeBackend(path, threads, spinning=False, lean_memory=True).session
         return lambda feed: session.run(None, feed)
-    import openvino as ov  # compiled directly: the fp32 source may be an .onnx file without IR
+    from sam_edge.runtime.openvino_backend import compile_openvino
 
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    # compiled directly (the fp32 source may be an .onnx file without IR), as the runtime compiles
+    # it: in the graph's own precision, so a bf16 candidate is timed against an fp32 that is f32
+    request = compile_openvino(path, read_graph_metadata(path).precision, threads).create_infer_request()
     return request.infer

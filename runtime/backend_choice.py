@@ -10,7 +10,6 @@ since the faster engine differs between CPUs; ``sam-edge backends MODEL_DIR`` re
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import numpy as np
 
 from sam_edge.runtime.atomic_write import atomic_output
 from sam_edge.runtime.backends import BACKENDS, EXTENSIONS, resolve_threads
+from sam_edge.runtime.cpu import cpu_model
 
 CHOICE_SUFFIX = ".backends.json"
 PARTS = ("encoder", "decoder")
@@ -84,17 +84,7 @@ def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = Non
         encoder_ms[backend] = _median_ms(lambda: predictor.encode(rgb), rounds)
         predictor.set_image_embedding(predictor.encode(rgb))
         decoder_ms[backend] = _median_ms(lambda: predictor.predict(*point), max(rounds, 10))
-    return BackendChoice(encoder_ms, decoder_ms, threads, _cpu_model())
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return BackendChoice(encoder_ms, decoder_ms, threads, cpu_model())
 
 
 def _median_ms(call: Callable[[], object], rounds: int, warmup: int = 2) -> float:

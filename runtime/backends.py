@@ -3,6 +3,12 @@
 onnxruntime (CPU execution provider) runs ``.onnx`` files and OpenVINO (CPU plugin, LATENCY hint)
 runs ``.xml`` IR; both are imported lazily so users install only the one they need. Threads default
 to the number of physical cores (``SAM_EDGE_THREADS`` overrides it), since SMT siblings slow GEMMs.
+
+A graph runs in the precision its metadata names, on every CPU. OpenVINO's CPU plugin would run an
+f32 graph in bfloat16 on CPUs with native bf16 (AVX512_BF16, AMX) unless told otherwise, so every
+OpenVINO model sam-edge compiles goes through ``compile_openvino``, which pins the inference
+precision (runtime/openvino_backend.py). onnxruntime's CPU provider has one such down-cast (bf16
+fast-math GEMMs on arm64), off by default; the sessions pin it off too, so the setting cannot drift.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 
 BACKENDS = ("onnxruntime", "openvino")
 EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
+ORT_ARM64_BF16_FASTMATH = "mlas.enable_gemm_fastmath_arm64_bfloat16"
 
 
 class Backend(Protocol):
@@ -27,6 +34,8 @@ class Backend(Protocol):
     input_names: list[str]
 
     def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+    def executed_precision(self) -> str: ...  # what the kernels compute in on this CPU, e.g. "f32"
 
 
 def physical_core_count() -> int:
@@ -74,16 +83,14 @@ class OnnxRuntimeBackend:
           after one run: vit_t 402 -> 314 MB, vit_b 1587 -> 907 MB; same speed, same outputs).
         Small graphs keep both: the image stage ran ~7% faster per mask-input prompt with them.
         """
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise SamEdgeError("onnxruntime is not installed; pip install onnxruntime") from None
+        ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = resolve_threads(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry(ORT_ARM64_BF16_FASTMATH, "0")  # fp32 means fp32 (module docstring)
         options.enable_mem_pattern = not lean_memory
         self.lean_memory = lean_memory
         disabled = ["ConstantFolding"] if lean_memory else []  # unknown names are ignored by onnxruntime
@@ -95,43 +102,28 @@ class OnnxRuntimeBackend:
         self.path = path
         self.input_names = [i.name for i in self.session.get_inputs()]
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        self.metadata = _parse_metadata(text, path)
+        self.metadata = parse_metadata(text, path)
 
     def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.session.run(output_names, feeds)
 
-
-class OpenVinoBackend:
-    """An OpenVINO CompiledModel on the CPU plugin, tuned for single-request latency."""
-
-    name = "openvino"
-
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise SamEdgeError("OpenVINO is not installed; pip install 'sam-edge[openvino]' or use --backend onnxruntime") from None
-        core = ov.Core()
-        try:
-            model = core.read_model(str(path))
-        except Exception as error:  # OpenVINO raises RuntimeError subclasses with long texts
-            raise ModelFileError(f"{path}: OpenVINO cannot load it ({str(error).splitlines()[0][:200]})") from None
-        text = model.get_rt_info(METADATA_KEY).astype(str) if model.has_rt_info(METADATA_KEY) else None
-        self.metadata = _parse_metadata(text, path)
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": resolve_threads(threads)}
-        self.compiled = core.compile_model(model, "CPU", config)
-        self.request = self.compiled.create_infer_request()
-        self.path = path
-        self.input_names = [i.get_any_name() for i in self.compiled.inputs]
-
-    def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        results = self.request.infer(feeds)
-        by_name = {output.get_any_name(): results[output] for output in self.compiled.outputs}
-        # copy: the request reuses its output buffers on the next call
-        return [np.array(by_name[name]) for name in output_names]
+    def executed_precision(self) -> str:
+        """What the kernels compute in: the graph's own types (the CPU provider casts nothing on its own
+        once bf16 fast-math is off), so the metadata's precision; int8 graphs keep float ops in f32."""
+        return {"fp32": "f32", "fp16": "f16 weights, f32 compute", "int8": "int8 + f32"}.get(
+            self.metadata.precision, self.metadata.precision)
 
 
-def _parse_metadata(text: str | None, path: Path) -> GraphMetadata:
+def import_onnxruntime():
+    """The onnxruntime module, or a one-line error saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise SamEdgeError("onnxruntime is not installed; pip install onnxruntime") from None
+    return onnxruntime
+
+
+def parse_metadata(text: str | None, path: Path) -> GraphMetadata:
     if not text:
         raise ModelFileError(f"{path} has no sam_edge metadata; export it with `sam-edge export` so the runtime can configure itself")
     return GraphMetadata.from_json(text, str(path))
@@ -157,19 +149,21 @@ def open_backend(path: str | Path, backend: str | None = None, threads: int | No
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     if path.suffix != EXTENSIONS[backend]:
         raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
-    return OnnxRuntimeBackend(path, threads, spinning, lean_memory) if backend == "onnxruntime" else OpenVinoBackend(path, threads)
+    if backend == "onnxruntime":
+        return OnnxRuntimeBackend(path, threads, spinning, lean_memory)
+    from sam_edge.runtime.openvino_backend import OpenVinoBackend
+
+    return OpenVinoBackend(path, threads)
 
 
 def read_graph_metadata(path: str | Path) -> GraphMetadata:
     """A graph's metadata record without preparing it for inference (no optimisation, no compile)."""
     path = Path(path)
     if backend_for_path(path) == "openvino":
-        import openvino as ov
+        from sam_edge.runtime.openvino_backend import read_openvino_metadata
 
-        model = ov.Core().read_model(str(path))
-        text = model.get_rt_info(METADATA_KEY).astype(str) if model.has_rt_info(METADATA_KEY) else None
-        return _parse_metadata(text, path)
-    import onnxruntime as ort
+        return read_openvino_metadata(path)
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -177,4 +171,4 @@ def read_graph_metadata(path: str | Path) -> GraphMetadata:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
         raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None
-    return _parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path)
+    return parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), path)

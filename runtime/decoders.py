@@ -36,6 +36,10 @@ class _PromptPath:
     def metadata(self) -> GraphMetadata:
         return self.backend.metadata
 
+    def graphs(self) -> dict[str, Backend]:
+        """Graph part name -> the backend running it (for reports of engines and precisions)."""
+        return {"decoder": self.backend}
+
 
 class FullDecoder(_PromptPath):
     """SAM's decoder as one graph (the official interface without orig_im_size)."""
@@ -60,6 +64,9 @@ class SplitDecoder(_PromptPath):
         check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
         self.image_stage = image_stage
         self.backend = prompt_stage
+
+    def graphs(self) -> dict[str, Backend]:
+        return {"decoder_image": self.image_stage, "decoder_prompt": self.backend}
 
     def image_state(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
         """The image stage's outputs without a mask input, computed once per embedding."""

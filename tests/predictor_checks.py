@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mask_policy import assert_masks_agree
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
 ATOL = 1e-4
-NEAR_ZERO = 1e-3
 POINT = ([[360, 265]], [1])
 
 
@@ -20,20 +20,12 @@ def decoder_path(model_dir: Path) -> Path:
     return next(model_dir.glob("*.decoder.fp32.onnx"))
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def assert_same_prediction(got, expected) -> None:
     """Two predictions made with return_logits=True agree: scores and logits within ATOL, masks except at ~0."""
     np.testing.assert_allclose(got.scores, expected.scores, atol=ATOL)
     np.testing.assert_allclose(got.low_res_logits, expected.low_res_logits, atol=ATOL)
     np.testing.assert_allclose(got.masks, expected.masks, atol=ATOL)
-    differing = (got.masks > 0) != (expected.masks > 0)
-    assert np.abs(expected.masks[differing]).max(initial=0) < NEAR_ZERO, "confident pixels differ"
-
-
+    assert_masks_agree(got.masks > 0, expected.masks > 0, expected.masks)
 
 
 def count_encoder_runs(predictor: SamPredictor) -> list[int]:
