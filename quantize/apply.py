@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from sam_edge.quantize.recipes import Fp16Weights, NncfInt8, OrtDynamicInt8, OrtStaticInt8, OvWeightCompression, Recipe
+from sam_edge.quantize.recipes import (Fp16Weights, NncfInt8, OrtDynamicInt8, OrtStaticInt8, OvBf16, OvWeightCompression,
+                                       Recipe)
 from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY
@@ -41,6 +42,8 @@ def apply_recipe(recipe: Recipe, source: Path, target: Path, calibration: Sequen
         return _nncf_int8(recipe, source, target, calibration)
     if isinstance(recipe, OvWeightCompression):
         return _ov_weights(recipe, source, target)
+    if isinstance(recipe, OvBf16):  # the graph is unchanged: its bf16 metadata makes the runtime compile it so
+        return save_openvino_model(read_openvino_model(source), target)
     raise SamEdgeError(f"no implementation for recipe type {type(recipe).__name__}")
 
 
@@ -135,9 +138,9 @@ def _fp16(source: Path, target: Path) -> Path:
 
 def read_openvino_model(source: Path):
     """The OpenVINO model of ``source`` (.xml or .onnx) with the sam_edge metadata in its rt_info."""
-    import openvino as ov
+    from sam_edge.runtime.openvino_backend import read_openvino_model as read_model
 
-    model = ov.Core().read_model(str(source))
+    model = read_model(source)
     if source.suffix == ".onnx" and not model.has_rt_info(METADATA_KEY):
         model.set_rt_info(read_graph_metadata(source).to_json(), METADATA_KEY)
     return model

@@ -18,8 +18,8 @@ from sam_edge.quantize import calibration as calib
 from sam_edge.quantize.apply import apply_recipe, check_backend_installed
 from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
-from sam_edge.quantize.isa import detect_isa
-from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, recipe_named
+from sam_edge.quantize.isa import cpu_flags, detect_isa
+from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, missing_cpu_feature, recipe_named
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, prepare_output_dir
@@ -81,12 +81,12 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
                    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> QuantizeOutcome:
     """Run ``options.recipe`` (a preset, "a,b,...", "all" or "auto") on ``model_dir``'s encoder; write the kept model."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    isa = detect_isa()
-    recipes, skipped = _recipes(options.recipe, isa), []  # skipped: filled by _runnable
+    isa, flags = detect_isa(), cpu_flags()
+    recipes, skipped = _recipes(options.recipe, isa, flags), []  # skipped: filled by _runnable
     fp32 = _fp32_encoders(model_dir)
     metadata = read_graph_metadata(next(iter(fp32.values())))
     search = _is_search(options.recipe)
-    recipes = _runnable(recipes, fp32, skipped, single=not search)
+    recipes = _runnable(recipes, fp32, skipped, single=not search, flags=flags)
     _check_out_dir(out_dir)
     needs_calibration = any(recipe.needs_calibration for recipe in recipes)
     calib_source = (calib.folder_images(options.calib_dir, options.calib_images) if options.calib_dir
@@ -120,10 +120,10 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _recipes(name: str, isa: str) -> list[Recipe]:
+def _recipes(name: str, isa: str, flags: set[str]) -> list[Recipe]:
     """"auto": this CPU's candidates; "all": every preset; "a,b": those presets; else one preset."""
     if name == "auto":
-        return auto_candidates(isa)
+        return auto_candidates(isa, flags)
     if name == "all":
         return list(PRESETS.values())
     return [recipe_named(part.strip()) for part in name.split(",")]
@@ -134,10 +134,17 @@ def _is_search(name: str) -> bool:
     return name in ("auto", "all") or "," in name
 
 
-def _runnable(recipes: list[Recipe], fp32: dict[str, Path], skipped: list[str], single: bool) -> list[Recipe]:
-    """Recipes whose toolchain is installed; a single named recipe that cannot run is an error."""
+def _runnable(recipes: list[Recipe], fp32: dict[str, Path], skipped: list[str], single: bool,
+              flags: set[str]) -> list[Recipe]:
+    """Recipes this CPU can run whose toolchain is installed; a single named recipe that cannot run is an error."""
     runnable = []
     for recipe in recipes:
+        missing = missing_cpu_feature(recipe, flags)
+        if missing:
+            if single:
+                raise SamEdgeError(missing)
+            skipped.append(missing)
+            continue
         try:
             check_backend_installed(recipe)
         except SamEdgeError as error:

@@ -95,7 +95,24 @@ class OvWeightCompression:
     needs_calibration: bool = False
 
 
-Recipe = OrtDynamicInt8 | OrtStaticInt8 | Fp16Weights | NncfInt8 | OvWeightCompression
+@dataclass(frozen=True)
+class OvBf16:
+    """OpenVINO bf16 execution: the fp32 IR, unchanged, compiled with INFERENCE_PRECISION_HINT bf16.
+
+    Matrix products and convolutions run in bf16 with f32 accumulation where the CPU has native bf16
+    (AVX512_BF16 dot products, AMX tiles); elsewhere there is nothing to gain, so it is offered only
+    on CPUs with one of ``cpu_features``. The graph's metadata says bf16, which is what makes the
+    runtime ask for it: an fp32 graph is never run in bf16.
+    """
+
+    name: str
+    cpu_features: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+    backend: str = "openvino"
+    precision: str = "bf16"
+    needs_calibration: bool = False
+
+
+Recipe = OrtDynamicInt8 | OrtStaticInt8 | Fp16Weights | NncfInt8 | OvWeightCompression | OvBf16
 
 _PRESET_LIST: tuple[Recipe, ...] = (
     OrtDynamicInt8("ort_dynamic_quint8"),
@@ -109,6 +126,7 @@ _PRESET_LIST: tuple[Recipe, ...] = (
     NncfInt8("nncf_int8_smoothquant", smooth_quant_alpha=0.95),
     NncfInt8("nncf_int8_matmul_only", ignored_types=("Convolution", "GroupConvolution")),
     OvWeightCompression("ov_weights_int8"),
+    OvBf16("ov_bf16"),
 )
 PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in _PRESET_LIST}
 
@@ -116,8 +134,9 @@ PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in _PRESET_LIST}
 # 16-bit multiplies, so only the recipes that stay close to fp32 cost are worth timing.
 AUTO_CANDIDATES: dict[str, tuple[str, ...]] = {
     "avx2": ("ort_dynamic_quint8", "ort_dynamic_quint8_per_channel", "nncf_int8", "ov_weights_int8"),
-    "avx512_vnni": ("ort_dynamic_qint8", "ort_static_minmax", "nncf_int8", "nncf_int8_smoothquant", "ov_weights_int8"),
-    "amx": ("nncf_int8", "nncf_int8_smoothquant", "ort_static_minmax", "ort_dynamic_qint8"),
+    "avx512_vnni": ("ort_dynamic_qint8", "ort_static_minmax", "nncf_int8", "nncf_int8_smoothquant", "ov_weights_int8",
+                    "ov_bf16"),
+    "amx": ("ov_bf16", "nncf_int8", "nncf_int8_smoothquant", "ort_static_minmax", "ort_dynamic_qint8"),
     "arm64": ("ort_dynamic_qint8", "ort_static_minmax", "ort_fp16", "nncf_int8"),
 }
 
@@ -130,11 +149,22 @@ def recipe_named(name: str) -> Recipe:
         raise InvalidInputError(f"unknown recipe {name!r}; accepted: auto, {', '.join(PRESETS)}") from None
 
 
-def auto_candidates(isa: str) -> list[Recipe]:
-    """The presets `auto` tries on a CPU with instruction set ``isa`` (one of ISAS)."""
+def auto_candidates(isa: str, flags: set[str] | None = None) -> list[Recipe]:
+    """The presets `auto` tries on a CPU with instruction set ``isa`` (one of ISAS) and feature
+    ``flags`` (None: no filtering): a recipe needing a CPU feature the flags lack is left out."""
     if isa not in AUTO_CANDIDATES:
         raise InvalidInputError(f"unknown instruction set {isa!r}; accepted: {', '.join(ISAS)}")
-    return [PRESETS[name] for name in AUTO_CANDIDATES[isa]]
+    recipes = [PRESETS[name] for name in AUTO_CANDIDATES[isa]]
+    return [recipe for recipe in recipes if flags is None or missing_cpu_feature(recipe, flags) is None]
+
+
+def missing_cpu_feature(recipe: Recipe, flags: set[str]) -> str | None:
+    """None when the CPU (its /proc/cpuinfo ``flags``) can run ``recipe``, else a one-line reason."""
+    needed = getattr(recipe, "cpu_features", ())
+    if not needed or set(needed) & flags:
+        return None
+    return (f"recipe {recipe.name} needs a CPU with {' or '.join(needed)}, which this CPU does not have; "
+            "run it on a CPU with native bf16 (Intel Cooper Lake / Sapphire Rapids or newer, AMD Zen 4 or newer)")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sam_edge.runtime.backend_choice import load_backend_choice
 from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "bf16")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sam_edge.quantize.calibration import folder_images, generated_calibration
 from sam_edge.quantize.gate import GateResult, mask_ious, prompt_set
 from sam_edge.quantize.isa import cpu_flags, detect_isa
 from sam_edge.quantize.pipeline import QuantizeOptions, quantize_model
-from sam_edge.quantize.recipes import AUTO_CANDIDATES, PRESETS, GateThresholds, recipe_named
+from sam_edge.quantize.recipes import AUTO_CANDIDATES, PRESETS, GateThresholds, auto_candidates, recipe_named
 from sam_edge.runtime.errors import InputFileError, InvalidInputError, ModelFileError, OutputPathError, SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
 
@@ -129,7 +129,7 @@ def test_a_failed_gate_writes_nothing_unless_forced(model_dir, tmp_path):
 def test_auto_keeps_only_a_faster_passing_recipe_or_fp32(model_dir, tmp_path):
     outcome = quantize_model(model_dir, tmp_path / "auto", QuantizeOptions(recipe="auto", **FAST), progress=lambda _: None)
     tried = [c.recipe.name for c in outcome.candidates]
-    assert tried == list(AUTO_CANDIDATES[outcome.isa])
+    assert tried == [recipe.name for recipe in auto_candidates(outcome.isa, cpu_flags())]
     kept = outcome.kept
     if kept is None:
         assert (tmp_path / "auto" / "vit_small.encoder.fp32.onnx").exists()
