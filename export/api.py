@@ -1,6 +1,6 @@
 """Export a SAM model (official checkpoint or seeded random weights) to validated ONNX / OpenVINO graphs.
 
-Artifacts are named ``<model>.<part>.<precision>.<onnx|xml>`` (design.md) and carry a GraphMetadata
+Artifacts are named ``<model>.<part>.<precision>.<onnx|xml>`` (docs/architecture.md) and carry a GraphMetadata
 record. Every graph is validated against PyTorch before it gets its final name.
 """
 

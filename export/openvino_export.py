@@ -12,7 +12,7 @@ import numpy as np
 from sam_edge.export.onnx_export import ExportValidationError, Progress, ValidationReport, compare_outputs
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
-from sam_edge.runtime.openvino_backend import compile_openvino
+from sam_edge.runtime.openvino_backend import compile_openvino, read_openvino_model
 
 
 def import_openvino():
@@ -43,7 +43,7 @@ def export_openvino(
         progress(f"  converting {onnx_path.name} to OpenVINO IR")
         # read_model keeps constant subgraphs as computed ops; convert_model folds them, which turns
         # the decoder's dense positional encoding (a few small ops) into a 4 MB constant.
-        model = ov.Core().read_model(str(onnx_path))
+        model = read_openvino_model(onnx_path)
         model.set_rt_info(metadata.to_json(), METADATA_KEY)
         staged = work_dir / xml_path.name
         ov.save_model(model, str(staged), compress_to_fp16=False)

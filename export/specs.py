@@ -125,7 +125,7 @@ OFFICIAL_SPECS: dict[str, ModelSpec] = {
     ),
     # sam-edge's own default model, trained here on generated scenes (train/train_nano.py). The
     # decoder keeps SAM's architecture; its token MLP is 512 wide instead of 2048 so that the whole
-    # model stays within 15 MB of fp32 weights (issue 4) and the fp32 ONNX + OpenVINO IR within ~30 MB
+    # model stays within 15 MB of fp32 weights (its size budget) and the fp32 ONNX + OpenVINO IR within ~30 MB
     # of package data. That MLP only sees ~7 tokens: the cut saves 6 MB and almost no compute.
     "nano": ModelSpec("nano", NanoSpec(), DecoderSpec(transformer_mlp_dim=512)),
 }

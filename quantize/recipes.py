@@ -23,8 +23,8 @@ ISAS = ("avx2", "avx512_vnni", "amx", "arm64")
 class OrtDynamicInt8:
     """onnxruntime dynamic quantization: int8 weights, activations quantized per call (no calibration).
 
-    ``weight_type`` "QUInt8" keeps accuracy on AVX2 without VNNI, where the signed kernels saturate
-    (design.md); ``op_types`` MatMul only, since TinyViT's convolutions do not quantize dynamically.
+    ``weight_type`` "QUInt8" keeps accuracy on AVX2 without VNNI, where the signed kernels'
+    16-bit intermediate sums saturate; ``op_types`` MatMul only, since TinyViT's convolutions do not quantize dynamically.
     """
 
     name: str
@@ -169,7 +169,7 @@ def missing_cpu_feature(recipe: Recipe, flags: set[str]) -> str | None:
 
 @dataclass(frozen=True)
 class GateThresholds:
-    """The fidelity gate (issue 7): what a quantized encoder must keep of the fp32 one."""
+    """The fidelity gate: what a quantized encoder must keep of the fp32 one (docs/quantization.md)."""
 
     min_cosine: float = 0.999  # embedding cosine similarity, every gate image
     min_median_iou: float = 0.98  # mask IoU vs the fp32 masks over the prompt set

@@ -17,7 +17,7 @@ import numpy as np
 
 from sam_edge.runtime.backends import OnnxRuntimeBackend, read_graph_metadata, resolve_threads
 
-WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up (design.md)
+WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Find a model's graphs in a directory: ``<model>.<part>.<precision>.<onnx|xml>`` (design.md)."""
+"""Find a model's graphs in a directory: ``<model>.<part>.<precision>.<onnx|xml>`` (docs/architecture.md)."""
 
 from __future__ import annotations
 
