@@ -5,8 +5,8 @@ The front door for users of Meta's ``segment_anything``::
     from sam_edge import SamPredictor
 
     predictor = SamPredictor()            # the bundled model; or a directory written by `sam-edge export`
-    predictor.set_image("photo.jpg")
-    masks, scores, logits = predictor.predict(point_coords=[[500, 375]], point_labels=[1])
+    predictor.set_image("assets/sample_scene.png")
+    masks, scores, logits = predictor.predict(point_coords=[[208, 185]], point_labels=[1])
 
 Public names: ``SamPredictor``, ``Prediction``, ``ImageEmbedding`` and ``SamEdgeError`` (the base of
 every error sam-edge raises on purpose). They load lazily (PEP 562), so ``import sam_edge`` imports
