@@ -15,13 +15,16 @@ Pixel values are mapped to uint8 as follows:
 
 Files and PIL images have their EXIF orientation applied (``ImageOps.exif_transpose``), so the
 array is upright as a viewer shows it; ``original_size`` downstream is this array's (H, W).
-The pixel count is checked against ``max_pixels`` from the header, before any pixel is decoded.
+The pixel count is checked against ``max_pixels`` from the header, before any pixel is decoded;
+that check replaces Pillow's DecompressionBombWarning, which is not printed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
+import warnings
 import zlib
 from typing import Union
 
@@ -47,6 +50,9 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 # Pillow modes that Image.convert("RGB") would clip or cannot handle; they go through numpy instead.
 _NUMPY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
+# The pixel count in Pillow's DecompressionBombError message.
+_BOMB_PIXELS = re.compile(r"Image size \((\d+) pixels\)")
+
 
 def load_image(image: ImageLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Return ``image`` as a new C-contiguous HxWx3 uint8 RGB array (H rows, W columns).
@@ -70,6 +76,7 @@ def load_image(image: ImageLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
 
 def array_to_rgb(array: np.ndarray) -> np.ndarray:
     """Convert an HxW / HxWx1 / HxWx3 / HxWx4 array of a supported dtype to HxWx3 uint8 RGB."""
+    array = _native_byte_order(np.asarray(array))  # np.matrix and friends become plain arrays
     if array.ndim == 3 and array.shape[2] in (1, 3, 4):
         array = array[..., :3] if array.shape[2] >= 3 else array[..., 0]
     elif array.ndim != 2:
@@ -80,6 +87,13 @@ def array_to_rgb(array: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
     return np.array(pixels, dtype=np.uint8, order="C", copy=True)
+
+
+def _native_byte_order(array: np.ndarray) -> np.ndarray:
+    """A big-endian uint16 array (e.g. from a raw or FITS file) is uint16 too: same values, native order."""
+    if array.dtype.byteorder in ("=", "|") or array.dtype.fields is not None:
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -125,32 +139,55 @@ def _check_pixels(size_hw: tuple[int, int], max_pixels: int | None, name: str) -
     if height == 0 or width == 0:
         raise InvalidInputError(f"{name} is empty ({width}x{height} pixels); it needs at least 1x1")
     if max_pixels is not None and height * width > max_pixels:
-        raise InvalidInputError(
-            f"{name} is {width}x{height} = {height * width:,} pixels, above the limit of "
-            f"{max_pixels:,} pixels; pass a larger max_pixels (or max_pixels=None) to load it"
-        )
+        raise _too_large_error(name, f"{width}x{height} = {height * width:,}", max_pixels)
+
+
+def _too_large_error(name: str, pixels: str, max_pixels: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"{name} is {pixels} pixels, above the limit of {max_pixels:,} pixels; to load it pass a larger "
+        "max_pixels= (or max_pixels=None; CLI: --max-pixels N)"
+    )
+
+
+def allow_pillow_pixels(max_pixels: int | None) -> None:
+    """Raise Pillow's process-wide decompression-bomb limit to ``max_pixels`` when it is lower.
+
+    For a command line whose user asked for ``--max-pixels`` above Pillow's default (~179 MP):
+    load_image's own check then is the only limit. A library never needs this unless it wants
+    images that large.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and (max_pixels is None or max_pixels > limit):
+        Image.MAX_IMAGE_PIXELS = max_pixels
 
 
 def _load_file(path: str, max_pixels: int | None) -> np.ndarray:
     """Open ``path`` lazily, check its header size, then decode it to RGB."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is the check
+        image = _open_file(path, max_pixels)
+        with image:
+            return _load_pil(image, repr(path), max_pixels)
+
+
+def _open_file(path: str, max_pixels: int | None) -> Image.Image:
+    """Image.open (reads the header only), with every failure turned into a one-line SamEdgeError."""
     try:
-        image = Image.open(path)
+        return Image.open(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         raise InputFileError(
             f"cannot open image file {path!r}: {exc.strerror or exc}; "
             "give the path of an existing, readable image file (PNG, JPEG, TIFF, BMP, WebP, ...)"
         ) from exc
     except Image.DecompressionBombError as exc:
-        raise _bomb_error(path, exc) from exc
+        raise _bomb_error(repr(path), exc, max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise InvalidInputError(
             f"{path!r} is not an image Pillow can read; accepted are image files such as "
             "PNG, JPEG, TIFF, BMP or WebP"
         ) from exc
     except _DECODE_ERRORS as exc:
-        raise _corrupt_error(path, exc) from exc
-    with image:
-        return _load_pil(image, repr(path), max_pixels)
+        raise _corrupt_error(repr(path), exc) from exc
 
 
 def _load_pil(image: Image.Image, name: str, max_pixels: int | None) -> np.ndarray:
@@ -164,7 +201,7 @@ def _load_pil(image: Image.Image, name: str, max_pixels: int | None) -> np.ndarr
             return array_to_rgb(_pil_to_array(upright))
         return np.array(upright.convert("RGB"), dtype=np.uint8, order="C", copy=True)
     except Image.DecompressionBombError as exc:
-        raise _bomb_error(name, exc) from exc
+        raise _bomb_error(name, exc, max_pixels) from exc
     except InvalidInputError:
         raise
     except _DECODE_ERRORS as exc:
@@ -186,8 +223,12 @@ def _corrupt_error(name: str, exc: BaseException) -> InvalidInputError:
     )
 
 
-def _bomb_error(name: str, exc: BaseException) -> InvalidInputError:
+def _bomb_error(name: str, exc: BaseException, max_pixels: int | None) -> InvalidInputError:
+    """Above max_pixels too: the usual too-large error; else Pillow's own limit is the one to raise."""
+    found = _BOMB_PIXELS.search(str(exc))
+    if found and max_pixels is not None and int(found.group(1)) > max_pixels:
+        return _too_large_error(name, f"{int(found.group(1)):,}", max_pixels)
     return InvalidInputError(
-        f"image {name} exceeds Pillow's decompression-bomb limit ({exc}); "
-        "raise PIL.Image.MAX_IMAGE_PIXELS as well as max_pixels to load it"
+        f"image {name} exceeds Pillow's decompression-bomb limit ({exc}); raise PIL.Image.MAX_IMAGE_PIXELS "
+        "as well as max_pixels to load it (the CLI's --max-pixels raises both)"
     )

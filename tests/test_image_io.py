@@ -1,12 +1,13 @@
 """sam_edge.runtime.image_io.load_image: every accepted input, and the errors for the rest."""
 
-import struct
-import zlib
+import io
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from image_files import encoded_images, png_header_only
 from sam_edge.runtime.errors import InputFileError, InvalidInputError, SamEdgeError
 from sam_edge.runtime.image_io import load_image
 
@@ -194,16 +195,6 @@ def test_errors_share_the_family_and_builtin_bases(tmp_path):
         load_image(tmp_path / "missing.jpg")
 
 
-def png_header_only(path, width, height):
-    """A PNG whose IHDR claims width x height but that holds no pixel data."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b""))
-    return path
-
-
 def test_huge_header_rejected_without_decoding(tmp_path):
     path = png_header_only(tmp_path / "huge.png", 8000, 8000)
     with pytest.raises(InvalidInputError, match="8000x8000 = 64,000,000 pixels.*50,000,000"):
@@ -211,3 +202,37 @@ def test_huge_header_rejected_without_decoding(tmp_path):
     bomb = png_header_only(tmp_path / "bomb.png", 20000, 10000)
     with pytest.raises(InvalidInputError, match="bomb.png.*MAX_IMAGE_PIXELS"):
         load_image(bomb, max_pixels=None)
+
+
+def test_image_above_pillows_warning_limit_is_one_error_and_no_warning(tmp_path):
+    path = png_header_only(tmp_path / "12k.png", 12000, 12000)  # 144 MP: Pillow would warn (DecompressionBombWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning would escape as an exception
+        with pytest.raises(InvalidInputError) as caught:
+            load_image(path)
+    assert str(caught.value) == (
+        f"{str(path)!r} is 12000x12000 = 144,000,000 pixels, above the limit of 50,000,000 pixels; "
+        "to load it pass a larger max_pixels= (or max_pixels=None; CLI: --max-pixels N)")
+
+
+def test_image_above_pillows_error_limit_gets_the_same_too_large_error(tmp_path):
+    path = png_header_only(tmp_path / "200mp.png", 20000, 10000)
+    with pytest.raises(InvalidInputError, match=r"is 200,000,000 pixels, above the limit of 50,000,000 pixels; .*--max-pixels"):
+        load_image(path)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+def test_big_endian_and_matrix_arrays_load_like_native_ones():
+    values = np.array([[0, 257, 65535, 32896]], np.uint16)
+    np.testing.assert_array_equal(load_image(values.astype(">u2")), load_image(values))
+    np.testing.assert_array_equal(load_image(np.matrix([[0, 255], [7, 9]], np.uint8)),
+                                  load_image(np.array([[0, 255], [7, 9]], np.uint8)))
+
+
+def test_every_seed_image_of_the_fuzzer_loads():
+    for name, data in encoded_images().items():
+        if name.startswith("huge"):
+            continue
+        with Image.open(io.BytesIO(data)) as image:
+            expected = image.size[::-1] + (3,)
+        assert load_image(Image.open(io.BytesIO(data))).shape == expected, name
