@@ -1,6 +1,7 @@
 """The ``sam-edge`` command: thin argument parsing; each command lives in sam_edge/commands/.
 
-Errors that sam-edge raises on purpose (SamEdgeError) print one line and exit with status 2.
+Errors that sam-edge raises on purpose (SamEdgeError) print one line and exit with status 2; so do
+usage errors (sam_edge/commands/parser.py holds the habits every command's options share).
 """
 
 from __future__ import annotations
@@ -10,16 +11,10 @@ import sys
 
 from sam_edge import __version__
 from sam_edge.commands import backends_cmd, bench_cmd, eval_cmd, export_cmd, info_cmd, quantize_cmd, segment_cmd
+from sam_edge.commands.parser import ArgumentParser, pop_notes
 from sam_edge.runtime.errors import SamEdgeError
 
 COMMANDS = (segment_cmd, export_cmd, info_cmd, eval_cmd, bench_cmd, quantize_cmd, backends_cmd)
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """Usage errors print one line and exit 2, like SamEdgeError (subcommand parsers inherit this)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for note in pop_notes(args):
+        print(f"sam-edge {args.command}: note: {note}", file=sys.stderr)
     try:
         return int(args.run(args) or 0)
     except SamEdgeError as error:

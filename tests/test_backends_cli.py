@@ -48,8 +48,8 @@ def test_one_engine_only_is_refused_before_timing(model_copy):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--rounds", "0"], "positive integer"),
-    (["--threads", "x"], "positive integer"),
+    (["--rounds", "0"], "argument --rounds: expected an integer >= 1; got '0'"),
+    (["--threads", "x"], "argument --threads: expected an integer >= 1; got 'x'"),
 ])
 def test_bad_arguments(model_copy, argv, words):
     status, _, err = run_cli("backends", model_copy, *argv)

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from sam_edge.commands.argument_types import positive_int
+from sam_edge.commands.argument_types import add_threads_option, model_directory
 
 
 def _argument_type(function):
@@ -70,7 +70,7 @@ def add_parser(subparsers) -> None:
                     "the official ONNX decoder in the same run; check p95 of 1-point predict <= --target-ms and the "
                     "encoder budget. Writes bench.json, bench.md and bench.png with --out.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", type=Path, metavar="DIR", help="exported model directory (default: the bundled model)")
+    source.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled model)")
     source.add_argument("--random", type=_argument_type(parse_models), metavar="TYPES",
                         help="comma-separated model types exported with random weights into a cache, e.g. vit_t,vit_b")
     parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
@@ -82,7 +82,7 @@ def add_parser(subparsers) -> None:
                              "(default: vit_b 10000, vit_t 1000, nano 150; other models not gated)")
     parser.add_argument("--scenarios", type=_argument_type(parse_scenarios), metavar="NAMES", help="comma-separated subset (default: all)")
     parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="weights of --model for the PyTorch reference")
-    parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for everything (default: physical cores)")
+    add_threads_option(parser, "CPU threads for everything (default: physical cores)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write bench.json, bench.md and bench.png here")
     parser.add_argument("--profile", action="store_true",
                         help="also profile the encoder and the per-prompt decoder graph per operator type "

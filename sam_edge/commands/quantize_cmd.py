@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sam_edge.commands.argument_types import positive_int
+from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -17,7 +17,7 @@ def add_parser(subparsers) -> None:
                     "model), time it against fp32 on the same backend, and write the model (graphs + "
                     "quantization.json/.md) to --out. `--recipe auto` tries the recipes that suit this CPU (`all`: every "
                     "preset; `a,b`: those) and keeps the fastest that passes and beats fp32 by 5%, or fp32. Recipes: see `sam-edge quantize --list`.")
-    parser.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR", help="exported model directory")
+    parser.add_argument("model_dir", nargs="?", type=model_directory, metavar="MODEL_DIR", help="exported model directory")
     parser.add_argument("--recipe", default="auto", metavar="NAME", help="a preset, several (comma-separated), all, or auto (default: auto)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="new or empty directory for the quantized model")
     parser.add_argument("--calib", type=Path, metavar="DIR", help="calibration images (default: generated scenes)")
@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--miou-images", type=int, metavar="N",
                         help="benchmark images for the mIoU check (default: 20 for the default model, 0 = off)")
     parser.add_argument("--rounds", type=positive_int, default=5, metavar="N", help="timed encoder calls per graph (default 5)")
-    parser.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads (default: physical cores)")
+    add_threads_option(parser)
     parser.add_argument("--force", action="store_true", help="write the recipe's result even when it fails the gate (flagged in its metadata)")
     parser.add_argument("--list", action="store_true", help="list the recipes and what auto tries on this CPU, then exit")
     parser.set_defaults(run=run)

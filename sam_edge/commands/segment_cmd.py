@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
 from sam_edge.runtime.errors import InvalidInputError, OutputPathError
 
 
@@ -39,9 +40,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("segment", help="segment an image from point / box prompts",
                                    description="Segment IMAGE from point and box prompts (original image pixels).")
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
-    parser.add_argument("--model", help="exported model directory (default: the bundled default model)")
+    parser.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled default model)")
     parser.add_argument("--point", action="append", type=parse_point, default=[], metavar="X,Y[,LABEL]",
-                        help="a click; LABEL 1 = foreground (default), 0 = background; repeatable")
+                        help="a click; LABEL 1 = foreground (default), 0 = background; repeatable "
+                             "(negative coordinates: --point -5,100 or --point=-5,100; both are refused as outside the image)")
     parser.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box prompt")
     parser.add_argument("--multimask", action="store_true", help="return 3 candidate masks instead of 1")
     parser.add_argument("--out", type=Path, metavar="MASK.png", help="write the best mask as a 0/255 PNG")
@@ -51,22 +53,28 @@ def add_parser(subparsers) -> None:
     embedding.add_argument("--save-embedding", type=Path, metavar="E.npz", help="also save the image embedding")
     embedding.add_argument("--embedding", type=Path, metavar="E.npz", help="use a saved embedding instead of running the encoder")
     parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    add_threads_option(parser)
+    parser.add_argument("--max-pixels", type=positive_int, metavar="N",
+                        help="refuse images of more than N pixels, read from the file header before decoding "
+                             "(default: 50000000)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.embedding import ImageEmbedding
-    from sam_edge.runtime.image_io import load_image
+    from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, allow_pillow_pixels, load_image
     from sam_edge.runtime.predictor import SamPredictor
 
     if not args.point and args.box is None:
         raise InvalidInputError("no prompt: give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
     check_output_paths(args)
-    rgb = load_image(args.image)
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    allow_pillow_pixels(max_pixels)
+    rgb = load_image(args.image, max_pixels)
+    check_prompts_inside(args, rgb.shape[:2])  # before seconds of model loading and encoding
     model_dir = resolve_model_dir(args.model)
-    predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads,
+    predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads, max_pixels=max_pixels,
                              cache_size=0)  # one image per process: caching would only hold memory
     started = time.perf_counter()
     if args.embedding:
@@ -104,6 +112,16 @@ def check_output_paths(args: argparse.Namespace) -> None:
         if path is not None and path.is_dir():
             flag = "--" + option.replace("_", "-")
             raise OutputPathError(f"{flag} {path} is a directory; expected the path of a file to write")
+
+
+def check_prompts_inside(args: argparse.Namespace, original_size: tuple[int, int]) -> None:
+    """The runtime's own prompt checks against the image size (predict checks them again)."""
+    from sam_edge.runtime.prompts import check_boxes, check_points
+
+    if args.point:
+        check_points([p[:2] for p in args.point], [p[2] for p in args.point], original_size, batched=False)
+    if args.box is not None:
+        check_boxes(args.box, original_size, batched=False)
 
 
 def write_outputs(args, rgb, result, best, coords, labels, timings, model_id) -> None:
