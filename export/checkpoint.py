@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -23,6 +24,13 @@ _WRAPPER_KEYS = ("model", "state_dict")
 _MAX_LISTED_KEYS = 5
 # Lines of torch's weights_only error that describe torch, not the file (one suggests weights_only=False).
 _TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check the documentation", "(1)", "(2)")
+# What torch.load raises for a file that is not a checkpoint. Its own errors for a damaged zip or a
+# refused pickle say what is wrong; the rest is what its unpickler trips over in arbitrary bytes (a text
+# file starting with "h" is a KeyError, "a" an IndexError, "j" a struct.error), whose text means nothing.
+_UNPICKLER_TRIPS = (UnicodeDecodeError, KeyError, IndexError, struct.error, TypeError, AttributeError,
+                    OverflowError, MemoryError)
+_NOT_A_CHECKPOINT = (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
+                     *_UNPICKLER_TRIPS)
 
 
 def file_sha256(path: Path) -> str:
@@ -39,11 +47,28 @@ def read_state_dict(path: str | Path) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"checkpoint {path} does not exist or is not a file; expected a .pth/.pt state dict")
+    _check_zip_is_torch_archive(path)
     try:
         loaded = _torch_load(path)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as error:
+    except _NOT_A_CHECKPOINT as error:
         raise _load_error(path, error) from None
     return _as_state_dict(loaded, path)
+
+
+def _check_zip_is_torch_archive(path: Path) -> None:
+    """A zip archive (torch.save's format since 1.6) must hold the ``<name>/data.pkl`` torch.save writes."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise _load_error(path, error) from None
+    if not any(name.endswith("/data.pkl") for name in names):
+        raise CheckpointError(
+            f"checkpoint {path} is a zip archive but not a PyTorch checkpoint (no data.pkl among its "
+            f"{len(names)} entries); expected a torch.save'd state dict such as sam_vit_b_01ec64.pth"
+        )
 
 
 def _torch_load(path: Path) -> object:
@@ -72,6 +97,10 @@ def _load_error(path: Path, error: BaseException) -> CheckpointError:
 
 def _error_reason(error: BaseException) -> str:
     """The informative sentence of a torch.load error, without torch's advice to disable weights_only."""
+    if isinstance(error, _UNPICKLER_TRIPS):  # KeyError: 101 and the like
+        kind = type(error)
+        name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        return f"its bytes are neither a zip archive nor a pickle: {name} while unpickling"
     lines = [line.strip() for line in str(error).splitlines()]
     lines = [line.split("WeightsUnpickler error:")[-1].strip() for line in lines]
     lines = [line for line in lines if line and not line.startswith(_TORCH_BOILERPLATE)]

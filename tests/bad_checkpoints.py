@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,24 @@ def write_random_bytes(path: Path) -> Path:
     return path
 
 
+def text_writer(text: str):
+    """A writer of a text file; torch's unpickler reads its first byte as an opcode ("h": KeyError: 101,
+    "a": IndexError, "j": struct.error)."""
+
+    def write(path: Path) -> Path:
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def write_zip_without_data_pkl(path: Path) -> Path:
+    """A zip archive (e.g. a zipped folder of weights) that torch.save did not write."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("weights/readme.txt", "not a torch archive")
+    return path
+
+
 def write_shell_pickle_zip(path: Path) -> Path:
     """torch.save (zip format) of a dict whose value runs a shell command when unpickled."""
     import torch
@@ -91,8 +110,16 @@ def write_not_sam(path: Path) -> Path:
 
 REFUSED = "holds Python objects other than tensors and was refused without running its code"
 
+NOT_A_PICKLE = "cannot be read, truncated or not a PyTorch file (its bytes are neither a zip archive nor a pickle: "
+
 # name -> (writer, fragment of the error message)
 BAD_CHECKPOINTS = {
+    "text_h": (text_writer("hello, this is not a checkpoint\n"),
+               NOT_A_PICKLE + "KeyError while unpickling); expected a torch.save'd state dict"),
+    "text_a": (text_writer("a download page saved instead of the checkpoint\n"), NOT_A_PICKLE + "IndexError while unpickling)"),
+    "text_j": (text_writer("j\n"), NOT_A_PICKLE + "struct.error while unpickling)"),
+    "zip_without_data_pkl": (write_zip_without_data_pkl,
+                             "is a zip archive but not a PyTorch checkpoint (no data.pkl among its 1 entries)"),
     "truncated": (write_truncated, "cannot be read, truncated or not a PyTorch file (PytorchStreamReader failed"),
     "random_bytes": (write_random_bytes, "cannot be read, truncated or not a PyTorch file (Unsupported operand"),
     "empty": (write_empty, "cannot be read, truncated or not a PyTorch file (the file ends early)"),
