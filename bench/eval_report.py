@@ -37,14 +37,25 @@ def metric_label(name: str) -> str:
 
 
 def describe_predictor(predictor) -> dict:
-    """The model part of the report: the decoder's metadata record, graph files and backend."""
+    """The model part of the report: the decoder's metadata record, graph files and the engine of each part.
+
+    ``backend`` runs the decoder, ``encoder_backend`` the encoder: they differ when the model
+    directory's ``<model>.backends.json`` measured different engines faster (segment follows it too).
+    """
     record = json.loads(predictor.metadata.to_json())
     record["encoder_file"] = str(predictor.encoder.path) if predictor.encoder is not None else None
     record["decoder_file"] = str(predictor.decoder.path)
     record["backend"] = predictor.decoder.backend.name
+    record["encoder_backend"] = predictor.encoder.name if predictor.encoder is not None else None
     record["decoder"] = predictor.decoder.layout
     record["executes"] = executed_precisions(predictor)
     return record
+
+
+def engines_text(model: dict) -> str:
+    """'onnxruntime', or 'encoder on openvino, decoder on onnxruntime' (from a describe_predictor record)."""
+    encoder, decoder = model.get("encoder_backend"), model["backend"]
+    return decoder if encoder in (None, decoder) else f"encoder on {encoder}, decoder on {decoder}"
 
 
 def executed_precisions(predictor) -> dict[str, str]:

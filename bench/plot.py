@@ -12,6 +12,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .eval_report import engines_text
+
 LABEL_W, PLOT_W, VALUE_W, ROW_H, TITLE_H, AXIS_H = 260, 640, 110, 22, 26, 30
 OURS, REFERENCE, MEDIAN, P95, GRID = (40, 100, 220), (150, 150, 150), (0, 0, 0), (220, 30, 30), (225, 225, 225)
 
@@ -67,7 +69,7 @@ def render_distributions(reports) -> Image.Image:
     draw = ImageDraw.Draw(image)
     top = 0
     for report, height in zip(reports, heights):
-        title = f"{report.model['model_id']} ({report.model['backend']}, {report.machine['threads']} threads)"
+        title = f"{report.model['model_id']} ({engines_text(report.model)}, {report.machine['threads']} threads)"
         draw.text((6, top + 6), title + "  -  dots: samples, box: q1..q3, black: median, red: p95", fill=(0, 0, 0), font=font)
         rows_top = top + TITLE_H
         rows_bottom = rows_top + ROW_H * len(report.results)

@@ -15,6 +15,7 @@ from pathlib import Path
 from sam_edge import __version__
 from sam_edge.runtime.atomic_write import atomic_output, prepare_output_dir
 
+from .eval_report import engines_text
 from .plot import render_distributions
 from .runner import BenchReport, ScenarioResult
 from .scenarios import REFERENCE_LABELS, REFERENCES, image_size
@@ -83,13 +84,25 @@ def markdown_table(report: BenchReport) -> str:
                      f"{s['spread']:.2f} | {ratios} |")
     lines += ["", "References (same run, same weights, same threads):", "", "| reference | median ms | p95 ms | spread |",
               "|---|---|---|---|"]
-    for result in (r for r in report.results if r.reference is not None):
-        if result.skipped:
-            lines.append(f"| {result.name} | skipped: {result.skipped} | | |")
-        else:
-            s = result.stats()
-            lines.append(f"| {result.name} | {_ms(s['median'])} | {_ms(s['p95'])} | {s['spread']:.2f} |")
+    for result in (r for r in report.results if r.reference is not None and not r.skipped):
+        s = result.stats()
+        lines.append(f"| {result.name} | {_ms(s['median'])} | {_ms(s['p95'])} | {s['spread']:.2f} |")
+    lines += skipped_references(report.results)
     return "\n".join(lines) + "\n"
+
+
+def skipped_references(results: list[ScenarioResult]) -> list[str]:
+    """One line per skipped reference (its reason once, however many scenarios it would have run)."""
+    scenarios: dict[tuple[str, str], list[str]] = {}
+    for result in (r for r in results if r.reference is not None and r.skipped):
+        scenarios.setdefault((result.reference, result.skipped), []).append(result.name)
+    if not scenarios:
+        return []
+    lines = ["", "Skipped references:", ""]
+    for (reference, reason), names in scenarios.items():
+        count = f"{len(names)} scenario{'s' if len(names) > 1 else ''}"
+        lines.append(f"- {REFERENCE_LABELS[reference]} ({reference}, {count}): {reason}")
+    return lines
 
 
 def targets_text(report: BenchReport) -> str:
@@ -118,7 +131,7 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
              "(> 1: sam-edge is faster). Spread is p95 / p50.\n"]
     for report in reports:
         executes = "; ".join(f"{part}: {what}" for part, what in report.model.get("executes", {}).items())
-        parts.append(f"\n## {report.model['model_id']} ({report.model['backend']})\n\nExecutes (on this CPU, {isa}): "
+        parts.append(f"\n## {report.model['model_id']} ({engines_text(report.model)})\n\nExecutes (on this CPU, {isa}): "
                      f"{executes}.\n\n{markdown_table(report)}\n"
                      f"Targets:\n\n{targets_text(report)}")
     parts.append("\n![latency distributions](bench.png)\n")

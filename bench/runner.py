@@ -192,7 +192,7 @@ def judge_targets(results: list[ScenarioResult], settings: BenchSettings, model_
 
 def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Callable[[str], None] | None = None) -> BenchReport:
     """All selected scenarios on one model directory, references in the same run, targets judged."""
-    from sam_edge.bench.eval_report import describe_predictor
+    from sam_edge.bench.eval_report import describe_predictor, engines_text
     from sam_edge.runtime.backends import resolve_threads
 
     progress = progress or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -201,7 +201,7 @@ def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Cal
     wanted = {SCENARIOS[name][0].reference for name in names}
     ctx = build_context(Path(model_dir), settings, threads, wanted)
     model = describe_predictor(ctx.predictor)
-    progress(f"benchmarking {model['model_id']} ({model['backend']}, {threads} threads{', quick' if settings.quick else ''})")
+    progress(f"benchmarking {model['model_id']} ({engines_text(model)}, {threads} threads{', quick' if settings.quick else ''})")
     progress(f"  executes on {cpu_model()} ({isa_summary()}): "
              + "; ".join(f"{part} {what}" for part, what in model["executes"].items()))
     for reference, reason in (ctx.skipped or {}).items():

@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sam_edge.bench.report import markdown_table
 from sam_edge.bench.runner import BenchSettings, run_benchmarks
 from sam_edge.bench.scenarios import REFERENCES, SCENARIOS
 from sam_edge.cli import main
+from sam_edge.runtime.default_model import bundled_model_dir
+from sam_edge.runtime.model_dir import find_model_files
 
 pytest.importorskip("torch")
 
@@ -67,7 +70,9 @@ def test_quick_run_writes_every_scenario_with_ratios(bench_model, tmp_path, caps
     assert machine["threads"] >= 1 and machine["cpu"]["model"] and "avx2" in machine["cpu"]["isa"]
     assert machine["libraries"]["numpy"] == np.__version__
     markdown = (out / "bench.md").read_text()
-    assert all(f"| {name} |" in markdown for name in SCENARIOS)
+    assert all(f"| {name} |" in markdown for name, entry in entries.items() if entry["stats"] is not None)
+    skipped = {entry["extra_info"]["skipped"] for entry in entries.values() if entry["stats"] is None}
+    assert all(markdown.count(reason) == 1 for reason in skipped)  # once per reference, not once per scenario
     assert "vs PyTorch eager" in markdown and "x |" in markdown
     with Image.open(out / "bench.png") as image:
         assert image.size[0] > 500 and image.size[1] > 22 * len(SCENARIOS)
@@ -94,6 +99,24 @@ def test_missing_references_are_skipped_not_failed(bench_model, tmp_path, monkey
     assert "torch is not installed" in skipped["torch:predict_1_point"]
     assert "decoder_official" in skipped["official_onnx:predict_1_point"]
     assert report.passed and report.results[0].ratios == {}
+
+
+def test_bundled_model_runs_each_part_on_the_engine_segment_uses_and_names_a_skip_once():
+    model_dir = bundled_model_dir()
+    files = find_model_files(model_dir)  # what segment opens: <model>.backends.json's choice per part
+    names = ("encoder", "predict_1_point", "torch:encoder", "torch:predict_1_point", "torch:predict_1_box")
+    messages = []
+    report = run_benchmarks(model_dir, BenchSettings(quick=True, target_ms=1e6, encoder_budget_ms=1e6, scenarios=names,
+                                                     measure_rss=False), progress=messages.append)
+    assert (report.model["encoder_backend"], report.model["backend"]) == (files.encoder_backend, files.backend)
+    assert report.model["encoder_file"] == str(files.encoder)
+    engines = (files.backend if files.encoder_backend == files.backend
+               else f"encoder on {files.encoder_backend}, decoder on {files.backend}")
+    assert messages[0].startswith(f"benchmarking {report.model['model_id']} ({engines}, ")
+    table = markdown_table(report)
+    reason = f"no PyTorch weights for {report.model['model_id']}: pass --checkpoint FILE"
+    assert table.count(reason) == 1 and f"- PyTorch eager (torch, 3 scenarios): {reason}" in table
+    assert "| torch:" not in table
 
 
 @pytest.mark.parametrize("arguments, message", [
