@@ -52,8 +52,8 @@ def find_model_dir(model: str | os.PathLike | None = None) -> Path:
     path = Path(model)
     if path.is_dir():
         return path
-    if isinstance(model, str) and model in bundled_model_names():
-        return bundled_model_dir(model)
+    if os.fspath(model) in bundled_model_names():  # also Path("nano"), as the CLI passes --model
+        return bundled_model_dir(os.fspath(model))
     if path.is_file():
         raise ModelFileError(f"model {str(model)!r} is a file, not a model directory; pass its directory, "
                              "or the graph itself as encoder= / decoder=")

@@ -44,8 +44,8 @@ class SamPredictor:
     embeddings made elsewhere (``set_image_embedding(ImageEmbedding.load(path))``), and the
     directory may lack the encoder. ``backend`` "onnxruntime" or "openvino" (default: from the
     files, per part the faster one that ``<model>.backends.json`` recorded); ``threads`` defaults
-    to the physical cores (or ``$SAM_EDGE_THREADS``); ``precision`` "fp32", "fp16" or "int8"
-    (default: the one the directory holds); ``cache_size`` images' embeddings are kept, so setting
+    to the physical cores (or ``$SAM_EDGE_THREADS``); ``precision`` of the encoder, e.g. "fp32" or
+    "int8" (``model_dir.PRECISIONS``; default: the one the directory holds); ``cache_size`` images' embeddings are kept, so setting
     an image again is free; ``max_pixels`` caps H x W of an image; ``split_decoder`` None uses the
     image + prompt stage graphs when the directory has them (the fast path), True requires them,
     False runs the single decoder graph.

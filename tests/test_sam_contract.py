@@ -130,7 +130,7 @@ def test_point_labels_that_do_not_fit_the_points(nano):
 
 def test_no_model_a_bundled_name_and_its_directory_open_the_same_graphs():
     predictors = [SamPredictor(threads=2), SamPredictor("nano", threads=2), SamPredictor(NANO, threads=2),
-                  SamPredictor(str(NANO), threads=2)]
+                  SamPredictor(str(NANO), threads=2), SamPredictor(Path("nano"), threads=2)]  # a Path, as from --model
     assert {(p.decoder.path, p.encoder.path, p.metadata.model_id) for p in predictors} == {
         (NANO / "nano.decoder_prompt.fp32.onnx", NANO / "nano.encoder.fp32.xml", predictors[0].metadata.model_id)}
 
