@@ -19,7 +19,7 @@ from sam_edge.scenes import BENCHMARK_IMAGES
 
 from .accuracy import PROTOCOL, AccuracyReport, Example
 
-# Targets of issue 4 (held-out benchmark, fp32 nano model).
+# The default model's accuracy targets (held-out benchmark, fp32 nano model; docs/training.md).
 TARGETS = {"point": 0.70, "point_oracle": 0.80, "box": 0.85, "clicks_3": 0.90}
 TILE_SIDE = 256
 CAPTION_HEIGHT = 16

@@ -28,9 +28,9 @@ from .references import load_references
 from .scenarios import ENCODER_SCENARIO, GATED_SCENARIO, REFERENCES, SCENARIOS, BenchContext, image_size, make_image
 
 DEFAULT_TARGET_MS = 50.0
-# Plain onnxruntime fp32 medians on the 2-core reference machine (docs/design.md, "Measuring": vit_b
-# 9.0 s, vit_t 0.89 s) plus 10%: a regression guard that run-to-run noise (p95/p50 up to ~1.05 there)
-# does not trip; nano: its own target (issue 4, <= 150 ms). Models without an entry are measured but not gated.
+# Plain onnxruntime fp32 medians on the 2-core AVX2 reference machine (vit_b 9.0 s, vit_t 0.89 s)
+# plus 10%: a regression guard that run-to-run noise (p95/p50 up to ~1.05 there) does not trip;
+# nano: its own target (<= 150 ms, docs/training.md). Models without an entry are measured but not gated.
 DEFAULT_ENCODER_BUDGET_MS = {"vit_b": 10000.0, "vit_t": 1000.0, "nano": 150.0}
 
 
