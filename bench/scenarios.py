@@ -169,7 +169,7 @@ def official_feeds(case: PromptCase, ctx: BenchContext) -> dict[str, np.ndarray]
     kwargs = dict(case.kwargs(ctx))
     kwargs.pop("multimask_output", None)
     boxes = kwargs.pop("boxes", kwargs.pop("box", None))
-    embedding = ctx.predictor.get_image_embedding()
+    embedding = ctx.predictor.image_embedding
     feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, kwargs.get("point_coords"),
                                 kwargs.get("point_labels"), boxes, kwargs.get("mask_input"), case.batched)
     return {**feeds.as_dict(embedding.embeddings), "orig_im_size": np.array(embedding.original_size, dtype=np.float32)}

@@ -7,7 +7,6 @@ run on one machine and the decoder on another (as SAM's web demo does).
 from __future__ import annotations
 
 import hashlib
-import warnings
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -80,30 +79,6 @@ class ImageEmbedding:
             embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
             str(fields["model_id"]), str(fields["model_type"]),
         )
-
-
-class _EmbeddingArray(np.ndarray):
-    """The [1, 256, 64, 64] float32 array ``SamPredictor.get_image_embedding()`` returns.
-
-    get_image_embedding() used to return the ImageEmbedding; for callers not yet moved to
-    ``predictor.image_embedding``, this array still answers that object's attributes (``save``,
-    ``original_size``, ...) with a DeprecationWarning. Arrays derived from it do not.
-    """
-
-    def __getattr__(self, name: str):
-        embedding = self.__dict__.get("_image_embedding")
-        if embedding is None or name.startswith("_") or not hasattr(embedding, name):
-            raise AttributeError(f"'numpy.ndarray' object has no attribute {name!r}")
-        warnings.warn(f"get_image_embedding() returns the embeddings array, as segment_anything does; "
-                      f"for ImageEmbedding.{name} use predictor.image_embedding.{name}", DeprecationWarning, stacklevel=2)
-        return getattr(embedding, name)
-
-
-def embedding_array(embedding: ImageEmbedding) -> np.ndarray:
-    """``embedding.embeddings`` (the same memory, no copy) as get_image_embedding() returns it (_EmbeddingArray)."""
-    array = embedding.embeddings.view(_EmbeddingArray)
-    array._image_embedding = embedding
-    return array
 
 
 def image_key(rgb: np.ndarray, model_id: str) -> str:

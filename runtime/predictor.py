@@ -15,7 +15,7 @@ import numpy as np
 
 from sam_edge.runtime.backends import Backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
-from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, embedding_array, image_key
+from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError, UnsupportedError
 from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
@@ -154,7 +154,7 @@ class SamPredictor:
     def get_image_embedding(self) -> np.ndarray:
         """The current image's embeddings, float32 [1, 256, 64, 64], as segment_anything returns them
         (the array the decoder reads, not a copy); for the portable object use ``image_embedding``."""
-        return embedding_array(self._require_image())
+        return self._require_image().embeddings
 
     # Prompts
 

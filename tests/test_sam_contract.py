@@ -68,17 +68,6 @@ def test_attributes_after_set_image_and_reset(scene_rgb):
     assert (predictor.is_image_set, predictor.original_size, predictor.features, predictor.image_embedding) == (False, None, None, None)
 
 
-def test_get_image_embedding_still_answers_the_old_object_attributes_with_a_warning(nano, tmp_path):
-    array = nano.get_image_embedding()
-    with pytest.warns(DeprecationWarning, match=r"use predictor\.image_embedding\.original_size"):
-        assert array.original_size == (480, 640)
-    with pytest.warns(DeprecationWarning, match=r"use predictor\.image_embedding\.save"):
-        path = array.save(tmp_path / "old.npz")
-    np.testing.assert_array_equal(ImageEmbedding.load(path).embeddings, nano.features)
-    with pytest.raises(AttributeError, match="'numpy.ndarray' object has no attribute 'original_size'"):
-        (array * 2).original_size  # noqa: B018 - derived arrays are plain numbers
-
-
 # set_image(image, image_format)
 
 def test_bgr_array_gives_the_embedding_of_the_rgb_image(scene_rgb):
