@@ -85,25 +85,33 @@ def profile_model_dir(model_dir: Path, threads: int | None = None, runs: int = 1
 
 def profile_model(predictor: SamPredictor, runs: int = 10, threads: int | None = None) -> list[GraphProfile]:
     """Profiles of the encoder (if any) and of the per-prompt decoder graph, one 1-point prompt."""
-    rng = np.random.default_rng(0)
-    meta = predictor.metadata
-    embeddings = rng.standard_normal(meta.embedding_shape).astype(np.float32)
     profiles = []
     if predictor.encoder is not None and predictor.encoder.path.suffix == ".onnx":
-        image = rng.standard_normal((1, 3, meta.image_size, meta.image_size)).astype(np.float32)
-        profiles.append(profile_onnx(predictor.encoder.path, {"image": image}, max(2, runs // 4), threads))
+        profiles.append(profile_onnx(predictor.encoder.path, encoder_feeds(predictor), max(2, runs // 4), threads))
     if predictor.decoder.path.suffix != ".onnx":
         return profiles
-    points = {"point_coords": np.array([[[400.0, 300.0], [0.0, 0.0]]], np.float32),
-              "point_labels": np.array([[1.0, -1.0]], np.float32)}
+    profiles.append(profile_onnx(predictor.decoder.path, prompt_graph_feeds(predictor), runs, threads))
+    return profiles
+
+
+def encoder_feeds(predictor: SamPredictor) -> dict[str, np.ndarray]:
+    """A seeded random normalized image [1, 3, S, S] float32 for the encoder graph."""
+    size = predictor.metadata.image_size
+    return {"image": np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)}
+
+
+def prompt_graph_feeds(predictor: SamPredictor, points: int = 1) -> dict[str, np.ndarray]:
+    """Feeds of the per-prompt decoder graph (the prompt stage, else the full decoder) for one prompt of
+    ``points`` foreground points plus SAM's padding point, on a seeded random embedding."""
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal(predictor.metadata.embedding_shape).astype(np.float32)
+    coords = np.concatenate([rng.uniform(100, 900, (points, 2)), np.zeros((1, 2))]).astype(np.float32)[None]
+    prompt = {"point_coords": coords, "point_labels": np.array([[1.0] * points + [-1.0]], np.float32)}
     no_mask = {"mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}
     if isinstance(predictor.decoder, SplitDecoder):
         stage = predictor.decoder.image_stage.run(DECODER_IMAGE.output_names, {"image_embeddings": embeddings, **no_mask})
-        feeds = dict(zip(DECODER_IMAGE.output_names, stage)) | points
-    else:
-        feeds = {"image_embeddings": embeddings, **points, **no_mask}
-    profiles.append(profile_onnx(predictor.decoder.path, feeds, runs, threads))
-    return profiles
+        return dict(zip(DECODER_IMAGE.output_names, stage)) | prompt
+    return {"image_embeddings": embeddings, **prompt, **no_mask}
 
 
 def markdown(profiles: list[GraphProfile], top: int = 12) -> str:

@@ -47,7 +47,8 @@ def report_json(reports: list[BenchReport]) -> dict:
         "version": f"sam-edge {__version__}",
         "sam_edge": {
             "settings": _settings_record(first),
-            "models": [{"model": r.model, "memory": r.memory, "targets": r.targets, "passed": r.passed} for r in reports],
+            "models": [{"model": r.model, "memory": r.memory, "targets": r.targets, "roofline": r.roofline,
+                        "passed": r.passed} for r in reports],
             "passed": all(r.passed for r in reports),
         },
     }
@@ -88,6 +89,28 @@ def markdown_table(report: BenchReport) -> str:
         s = result.stats()
         lines.append(f"| {result.name} | {_ms(s['median'])} | {_ms(s['p95'])} | {s['spread']:.2f} |")
     lines += skipped_references(report.results)
+    return "\n".join(lines) + "\n"
+
+
+def roofline_text(report: BenchReport) -> str:
+    """The roofline section of one model: this CPU's peaks, then floor vs measured per scenario."""
+    roofline = report.roofline
+    if "peaks" not in roofline:
+        return f"Roofline: {roofline.get('skipped', 'not measured')}.\n"
+    peaks = roofline["peaks"]
+    rates = "; ".join(f"{precision} " + ", ".join(f"{shape} {rate:.0f}" for shape, rate in by_shape.items())
+                      for precision, by_shape in peaks["gemm_gflops"].items())
+    numpy_rates = ", ".join(f"{shape} {rate:.0f}" for shape, rate in peaks["numpy_gflops"].items())
+    lines = [f"Roofline (docs/benchmarks.md): GEMM GFLOP/s per [M x K x N] {rates}; numpy fp32 {numpy_rates} "
+             f"(engine / numpy {peaks['engine_vs_numpy']:.2f}); bandwidth {peaks['bandwidth_gbs']['cache']:.0f} GB/s in "
+             f"cache, {peaks['bandwidth_gbs']['dram']:.0f} GB/s beyond." + "".join(f" {note}." for note in peaks["notes"]),
+             "", "| scenario | GFLOP | MB moved | floor ms | median ms | fraction of the floor's speed |", "|---|---|---|---|---|---|"]
+    for name, floor in roofline["scenarios"].items():
+        if "floor_ms" not in floor:
+            lines.append(f"| {name} | | | {floor.get('skipped', '')} | | |")
+            continue
+        measured = f"{floor['median_ms']:.3g} | {floor['fraction']:.0%}" if "fraction" in floor else "- | -"
+        lines.append(f"| {name} | {floor['gflop']:.3g} | {floor['mbytes']:.3g} | {floor['floor_ms']:.3g} | {measured} |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,7 +156,7 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
         executes = "; ".join(f"{part}: {what}" for part, what in report.model.get("executes", {}).items())
         parts.append(f"\n## {report.model['model_id']} ({engines_text(report.model)})\n\nExecutes (on this CPU, {isa}): "
                      f"{executes}.\n\n{markdown_table(report)}\n"
-                     f"Targets:\n\n{targets_text(report)}")
+                     f"Targets:\n\n{targets_text(report)}\n{roofline_text(report)}")
     parts.append("\n![latency distributions](bench.png)\n")
     return "".join(parts)
 

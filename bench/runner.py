@@ -46,6 +46,7 @@ class BenchSettings:
     scenarios: tuple[str, ...] | None = None
     checkpoint: str | None = None
     measure_rss: bool = True
+    roofline: bool = True  # measure this CPU's peaks and each roofline scenario's floor (bench/floors.py)
 
     def __post_init__(self) -> None:
         check_positive(self.target_ms, "target")
@@ -107,6 +108,7 @@ class BenchReport:
     results: list[ScenarioResult]
     memory: dict
     targets: list[dict]
+    roofline: dict = field(default_factory=dict)  # {"peaks": ..., "scenarios": {name: floor record}} or {"skipped"}
 
     @property
     def passed(self) -> bool:
@@ -209,5 +211,29 @@ def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Cal
     results = [run_scenario(name, ctx, settings.quick, progress) for name in names]
     attach_ratios(results)
     memory = peak_rss_child(Path(model_dir), settings.backend, threads) if settings.measure_rss else {"skipped": "not requested"}
+    roofline = measure_roofline(ctx, results, settings, threads, progress) if settings.roofline else {"skipped": "not requested"}
     return BenchReport(model, settings, machine_info(threads), results, memory,
-                       judge_targets(results, settings, model["model_type"]))
+                       judge_targets(results, settings, model["model_type"]), roofline)
+
+
+def measure_roofline(ctx: BenchContext, results: list[ScenarioResult], settings: BenchSettings, threads: int,
+                     progress: Callable[[str], None]) -> dict:
+    """This CPU's peaks, then each roofline scenario's floor and the fraction of it its median reached."""
+    try:
+        from sam_edge.bench.floors import scenario_floors
+        from sam_edge.bench.roofline import measure_peaks
+
+        peaks = measure_peaks(threads, rounds=3 if settings.quick else 7)
+        floors = scenario_floors(ctx.predictor, ctx.image.shape[:2], peaks, threads)
+    except ImportError as error:  # onnx counts the graphs' operations
+        return {"skipped": f"the roofline needs {error.name or 'onnx'}; pip install onnx"}
+    medians = {r.name: r.stats()["median"] * 1e3 for r in results if r.samples}
+    for name, floor in floors.items():
+        if "floor_ms" in floor and name in medians:
+            floor["median_ms"], floor["fraction"] = medians[name], floor["floor_ms"] / medians[name]
+            progress(f"  roofline {name:24s} floor {floor['floor_ms']:8.2f} ms  measured {medians[name]:8.2f} ms  "
+                     f"({floor['fraction']:.0%} of the floor's speed)")
+    progress(f"  peaks: fp32 GEMM {peaks.best('fp32'):.0f} GFLOP/s (numpy {max(peaks.numpy_gflops.values()):.0f}), "
+             + "".join(f"{p} {peaks.best(p):.0f} GFLOP/s, " for p in ("int8", "bf16") if p in peaks.gemm_gflops)
+             + f"bandwidth {peaks.bandwidth_gbs['cache']:.0f} GB/s in cache, {peaks.bandwidth_gbs['dram']:.0f} GB/s beyond")
+    return {"peaks": peaks.to_dict(), "scenarios": floors}

@@ -82,6 +82,17 @@ class MaskUpscaler:
                        out=out[..., block.start:block.stop, :])
         return out
 
+    def cost(self, masks: int) -> tuple[float, float]:
+        """(FLOPs, bytes) of ``masks()`` on ``masks`` low-res masks: the blocks' matmuls, and the traffic of
+        reading the low-res logits, writing and re-reading the [L, W] intermediate and writing the bool
+        masks. The benchmark's roofline uses it as the floor of the upscaling step."""
+        size, (height, width) = self.low_res_size, self.output_size
+        column_macs = sum((b.stop - b.start) * (b.last - b.first) for b in self._col_blocks) * size
+        row_macs = sum((b.stop - b.start) * (b.last - b.first) for b in self._row_blocks) * width
+        flops = 2.0 * masks * (column_macs + row_macs)
+        moved = masks * (size * size * 4 + 2 * size * width * 4 + height * width)
+        return flops, float(moved)
+
     def _columns(self, low_res: np.ndarray) -> np.ndarray:
         """First pass: [..., L, L] -> [..., L, W] (the smaller intermediate: W work on L rows, not H)."""
         low_res = np.asarray(low_res, dtype=np.float32)

@@ -1,0 +1,45 @@
+"""The floor of each roofline scenario on this CPU: the roofline (roofline.py) over what the scenario runs.
+
+- ``encoder``: the encoder graph, plus the preprocessing's traffic (read the HxWx3 image, write the
+  normalized [1, 3, S, S] float32 tensor and read it back into the graph).
+- ``predict_1_point``: the per-prompt decoder graph (the prompt stage, else the full decoder) for one
+  point plus SAM's padding point, plus upscaling its 3 masks to the original frame
+  (``MaskUpscaler.cost``).
+
+Costs are counted on the ONNX form of each graph (the same function OpenVINO runs from its IR), so a
+directory without ``.onnx`` graphs gets no floor, with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sam_edge.bench.graph_cost import graph_cost
+from sam_edge.bench.op_profile import encoder_feeds, prompt_graph_feeds
+from sam_edge.bench.roofline import Peaks, floor_ms
+
+ROOFLINE_SCENARIOS = ("encoder", "predict_1_point")
+
+
+def scenario_floors(predictor, original_size: tuple[int, int], peaks: Peaks, threads: int) -> dict[str, dict]:
+    """scenario -> {"floor_ms", "gflop", "mbytes"} or {"skipped": reason}, for ROOFLINE_SCENARIOS."""
+    floors = {}
+    height, width = original_size
+    if predictor.encoder is not None:
+        size = predictor.metadata.image_size
+        preprocessing = height * width * 3 + 2 * 3 * size * size * 4
+        floors["encoder"] = _floor(predictor.encoder.path, encoder_feeds(predictor), peaks, threads, 0.0, preprocessing)
+    flops, moved = predictor.mask_upscaler().cost(3)
+    floors["predict_1_point"] = _floor(predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, flops, moved)
+    return floors
+
+
+def _floor(graph: Path, feeds: dict, peaks: Peaks, threads: int, extra_flops: float, extra_bytes: float) -> dict:
+    onnx_graph = Path(graph).with_suffix(".onnx")
+    if not onnx_graph.is_file():
+        return {"skipped": f"no ONNX form of {Path(graph).name} to count its operations on"}
+    cost = graph_cost(onnx_graph, feeds, threads)
+    rate = peaks.best("fp32") * 1e9
+    extra_ms = max(extra_flops / rate, extra_bytes / (peaks.bandwidth_gbs["dram"] * 1e9)) * 1e3 if rate else 0.0
+    return {"floor_ms": floor_ms(cost, peaks) + extra_ms, "gflop": (cost.flops + extra_flops) / 1e9,
+            "mbytes": (cost.bytes + extra_bytes) / 1e6, "graph": onnx_graph.name}
