@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.rle import counts_to_string, mask_counts, string_to_counts
 
 
 def stability_score(logits: np.ndarray, threshold: float = 0.0, offset: float = 1.0) -> np.ndarray:
@@ -62,7 +63,7 @@ def encode_rle(mask: np.ndarray) -> dict:
     if mask.ndim != 2:
         raise InvalidInputError(f"mask must have shape [H, W]; got {mask.shape}")
     height, width = mask.shape
-    return {"size": [int(height), int(width)], "counts": _runs_to_string(_runs(mask))}
+    return {"size": [int(height), int(width)], "counts": counts_to_string(mask_counts(mask))}
 
 
 def decode_rle(rle: dict) -> np.ndarray:
@@ -75,7 +76,7 @@ def decode_rle(rle: dict) -> np.ndarray:
             'RLE must be a dict {"size": [H, W], "counts": str, bytes or list of ints}'
         ) from exc
     if isinstance(counts, (str, bytes)):
-        runs = _string_to_runs(counts.decode("ascii") if isinstance(counts, bytes) else counts)
+        runs = string_to_counts(counts)
     else:
         runs = np.asarray(counts, dtype=np.int64)
     if runs.ndim != 1 or (runs < 0).any() or int(runs.sum()) != height * width:
@@ -86,55 +87,6 @@ def decode_rle(rle: dict) -> np.ndarray:
     values = np.arange(runs.size) % 2 == 1
     flat = np.repeat(values, runs)
     return flat.reshape((height, width), order="F")
-
-
-def _runs(mask: np.ndarray) -> np.ndarray:
-    """Lengths of alternating runs of the Fortran-order pixels, first run = zeros (int64)."""
-    flat = mask.ravel(order="F")
-    if flat.size == 0:
-        return np.zeros(1, dtype=np.int64)
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    runs = np.diff(bounds)
-    return np.concatenate(([0], runs)) if flat[0] else runs
-
-
-def _runs_to_string(runs: np.ndarray) -> str:
-    """pycocotools' rleToString: each run minus the run two back (from the 4th on), 5-bit groups."""
-    chars = []
-    values = runs.tolist()
-    for i, x in enumerate(values):
-        if i > 2:
-            x -= values[i - 2]
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5  # arithmetic shift, as on C's signed long
-            more = x != -1 if c & 0x10 else x != 0
-            chars.append(chr((c | 0x20 if more else c) + 48))
-    return "".join(chars)
-
-
-def _string_to_runs(text: str) -> np.ndarray:
-    """pycocotools' rleFrString: the inverse of ``_runs_to_string``."""
-    runs: list[int] = []
-    pos, n = 0, len(text)
-    while pos < n:
-        x, shift, more = 0, 0, True
-        while more:
-            if pos >= n:
-                raise InvalidInputError("RLE counts string ends in the middle of a number")
-            c = ord(text[pos]) - 48
-            x |= (c & 0x1F) << shift
-            more = bool(c & 0x20)
-            pos += 1
-            shift += 5
-            if not more and c & 0x10:
-                x |= -1 << shift
-        if len(runs) > 2:
-            x += runs[-2]
-        runs.append(x)
-    return np.asarray(runs, dtype=np.int64)
 
 
 def _count(mask: np.ndarray) -> np.ndarray:
