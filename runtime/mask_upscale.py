@@ -43,6 +43,18 @@ def _blocks(matrix: np.ndarray, lines: int = BLOCK_LINES) -> list[_Block]:
     return blocks
 
 
+def _reach(matrix: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(inputs read, first[in], stop[in]): the output lines [first, stop) whose weight on input ``in`` is non-zero.
+
+    Inputs read form a prefix [0, inputs read) of the low-res axis (the padded part is never read).
+    """
+    used = matrix != 0
+    read = int(np.flatnonzero(used.any(axis=0))[-1]) + 1
+    first = used[:, :read].argmax(axis=0)
+    stop = matrix.shape[0] - used[::-1, :read].argmax(axis=0)
+    return read, first.astype(np.int64), stop.astype(np.int64)
+
+
 class MaskUpscaler:
     """Resamples [..., 256, 256] low-res logits to [..., H, W] for one image's geometry.
 
@@ -61,6 +73,8 @@ class MaskUpscaler:
         self.low_res_size = low_res_size
         self._row_blocks = _blocks(rows)
         self._col_blocks = _blocks(cols)
+        self._row_reach = _reach(rows)
+        self._col_reach = _reach(cols)
 
     def logits(self, low_res: np.ndarray) -> np.ndarray:
         """float32 [..., L, L] -> float32 [..., H, W] logits (threshold at 0.0 for masks)."""
@@ -92,6 +106,46 @@ class MaskUpscaler:
         flops = 2.0 * masks * (column_macs + row_macs)
         moved = masks * (size * size * 4 + 2 * size * width * 4 + height * width)
         return flops, float(moved)
+
+    def outer_windows(self, low_res: np.ndarray, threshold: float) -> np.ndarray:
+        """int64 [M, 4] (y0, y1, x0, x1), half-open in the output frame: outside its window every
+        upscaled logit of mask m is <= ``threshold``; an all-below mask gets an empty window (0, 0, 0, 0).
+
+        Exact, from the low-res logits alone: each output value is a convex combination (non-negative
+        weights) of the low-res values it reads, so it exceeds ``threshold`` only if one of them does.
+        ``low_res`` float32 [M, L, L].
+        """
+        (rows_read, row_first, row_last), (cols_read, col_first, col_last) = self._row_reach, self._col_reach
+        above = np.asarray(low_res)[:, :rows_read, :cols_read] > threshold
+        windows = np.zeros((above.shape[0], 4), dtype=np.int64)
+        for axis, (first, last), offset in ((2, (row_first, row_last), 0), (1, (col_first, col_last), 2)):
+            hit = above.any(axis=axis)
+            found = hit.any(axis=1)
+            low, high = hit.argmax(axis=1), hit.shape[1] - 1 - hit[:, ::-1].argmax(axis=1)
+            windows[found, offset] = first[low[found]]
+            windows[found, offset + 1] = last[high[found]]
+        windows[~(windows[:, 1] > windows[:, 0]) | ~(windows[:, 3] > windows[:, 2])] = 0
+        return windows
+
+    def window_logits(self, low_res: np.ndarray, window) -> np.ndarray:
+        """float32 [y1 - y0, x1 - x0]: ``logits(low_res)[y0:y1, x0:x1]`` of one [L, L] mask, computing only
+        the row and column blocks that meet the window (``window`` = (y0, y1, x0, x1), half-open)."""
+        y0, y1, x0, x1 = (int(v) for v in window)
+        if y1 <= y0 or x1 <= x0:
+            return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), dtype=np.float32)
+        row_blocks = self._row_blocks[y0 // BLOCK_LINES:(y1 - 1) // BLOCK_LINES + 1]
+        col_blocks = self._col_blocks[x0 // BLOCK_LINES:(x1 - 1) // BLOCK_LINES + 1]
+        first, last = min(b.first for b in row_blocks), max(b.last for b in row_blocks)
+        left, right = col_blocks[0].start, col_blocks[-1].stop
+        across = np.empty((last - first, right - left), dtype=np.float32)
+        for block in col_blocks:
+            np.matmul(low_res[first:last, block.first:block.last], block.weights.T,
+                      out=across[:, block.start - left:block.stop - left])
+        top = row_blocks[0].start
+        out = np.empty((row_blocks[-1].stop - top, right - left), dtype=np.float32)
+        for block in row_blocks:
+            np.matmul(block.weights, across[block.first - first:block.last - first], out=out[block.start - top:block.stop - top])
+        return out[y0 - top:y1 - top, x0 - left:x1 - left]
 
     def _columns(self, low_res: np.ndarray) -> np.ndarray:
         """First pass: [..., L, L] -> [..., L, W] (the smaller intermediate: W work on L rows, not H)."""
