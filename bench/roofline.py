@@ -15,15 +15,13 @@ by memory, and no credit for fusions the engine did not make. ``fraction`` = flo
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from sam_edge.bench.graph_cost import GraphCost
+from sam_edge.bench.timing import median_seconds
 from sam_edge.runtime.backends import import_onnxruntime, resolve_threads
 from sam_edge.runtime.cpu import cpu_flags
 
@@ -101,17 +99,6 @@ def last_level_cache_bytes() -> int:
         if digits.isdigit():
             sizes.append(int(digits) * scale)
     return max(sizes, default=32 * 1024 ** 2)
-
-
-def median_seconds(call: Callable[[], object], rounds: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def _key(shape: tuple[int, int, int]) -> str:

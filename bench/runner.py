@@ -13,7 +13,6 @@ encoder's median <= its budget (per model type; ``DEFAULT_ENCODER_BUDGET_MS`` or
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.errors import InvalidInputError
 
 from .machine import machine_info, peak_rss_child
+from .timing import time_calls
 from .references import load_references
 from .scenarios import ENCODER_SCENARIO, GATED_SCENARIO, REFERENCES, SCENARIOS, BenchContext, image_size, make_image
 
@@ -126,18 +126,6 @@ def sample_stats(samples: list[float]) -> dict:
             "stddev": float(data.std(ddof=1)) if data.size > 1 else 0.0, "median": median, "q1": q1, "q3": q3,
             "iqr": q3 - q1, "p95": p95, "spread": p95 / median if median > 0 else float("nan"),
             "rounds": int(data.size), "total": float(data.sum()), "ops": 1.0 / float(data.mean())}
-
-
-def time_calls(call: Callable[[], object], rounds: int, warmup: int) -> list[float]:
-    """Seconds per call for ``rounds`` calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def build_context(model_dir: Path, settings: BenchSettings, threads: int, wanted: set[str]) -> BenchContext:

@@ -26,7 +26,9 @@ from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, expor
 from sam_edge.export.random_weights import randomize_state_dict
 from sam_edge.export.specs import ModelSpec, get_spec
 from sam_edge.runtime.atomic_write import prepare_output_dir
-from sam_edge.runtime.backend_choice import measure_backends, write_backend_choice
+from sam_edge.bench.engine_choice import measure_backends
+from sam_edge.runtime.backend_choice import write_backend_choice
+from sam_edge.runtime.graph_file import GraphFile
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.metadata import GraphMetadata
 from sam_edge.runtime.transforms import PIXEL_MEAN, PIXEL_STD
@@ -164,9 +166,9 @@ def _move_staged_files(staging: Path, out_dir: Path) -> None:
 
 def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress: Progress) -> list[ValidationReport]:
     """One graph in the requested format(s); the ONNX file is also the source of the OpenVINO IR."""
-    name = f"{model.sam.spec.name}.{part}.fp32"
+    graph = GraphFile(model.sam.spec.name, part, "fp32", "onnxruntime")
     metadata = graph_metadata(model, part)
-    onnx_path = out_dir / f"{name}.onnx"
+    onnx_path = graph.path(out_dir)
     reports = [export_onnx(model.sam, part, onnx_path, metadata, progress)]
     if fmt in ("openvino", "both"):
         from sam_edge.export.openvino_export import export_openvino
@@ -175,7 +177,7 @@ def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress
         feeds = recipe.example_feeds(model.sam)
         expected = torch_reference(model.sam, part, feeds)
         feeds = recipe.graph_feeds(feeds)
-        xml_path = out_dir / f"{name}.xml"
+        xml_path = graph.with_(backend="openvino").path(out_dir)
         reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
         if fmt == "openvino":
             onnx_path.unlink()  # only the intermediate: report just the files that stay

@@ -23,9 +23,10 @@ from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_cand
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, prepare_output_dir
-from sam_edge.runtime.backends import read_graph_metadata
+from sam_edge.runtime.backends import BACKENDS, read_graph_metadata
 from sam_edge.runtime.default_model import DEFAULT_MODEL
 from sam_edge.runtime.errors import ModelFileError, OutputPathError, SamEdgeError
+from sam_edge.runtime.graph_file import GraphFile, find_graphs
 from sam_edge.runtime.predictor import SamPredictor
 
 MIN_SPEEDUP = 1.05  # `auto` keeps a recipe only when it beats fp32 by more than run-to-run noise
@@ -168,15 +169,15 @@ def _fp32_encoders(model_dir: Path) -> dict[str, Path]:
     """backend -> fp32 encoder graph to start from (OpenVINO reads the ONNX graph when there is no IR)."""
     if not model_dir.is_dir():
         raise ModelFileError(f"model directory {model_dir} does not exist")
-    found = {suffix: sorted(model_dir.glob(f"*.encoder.fp32{suffix}")) for suffix in (".onnx", ".xml")}
-    if not found[".onnx"] and not found[".xml"]:
+    found = {backend: find_graphs(model_dir, "encoder", "fp32", backend) for backend in BACKENDS}
+    if not any(found.values()):
         raise ModelFileError(f"{model_dir} has no fp32 encoder graph (*.encoder.fp32.onnx or .xml); export one with `sam-edge export`")
-    if len(found[".onnx"]) > 1 or len(found[".xml"]) > 1:
+    if any(len(graphs) > 1 for graphs in found.values()):
         raise ModelFileError(f"{model_dir} holds several encoder graphs; keep one model per directory")
     sources = {}
-    if found[".onnx"]:
-        sources["onnxruntime"] = found[".onnx"][0]
-    sources["openvino"] = (found[".xml"] or found[".onnx"])[0]
+    if found["onnxruntime"]:
+        sources["onnxruntime"] = found["onnxruntime"][0]
+    sources["openvino"] = (found["openvino"] or found["onnxruntime"])[0]
     return sources
 
 
@@ -194,8 +195,7 @@ def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, mi
     work.mkdir(parents=True)
     candidate = Candidate(recipe)
     source = fp32[recipe.backend]
-    name = source.name.split(".encoder.")[0]
-    target = work / f"{name}.encoder.{recipe.precision}{'.onnx' if recipe.backend == 'onnxruntime' else '.xml'}"
+    target = GraphFile.parse(source).with_(precision=recipe.precision, backend=recipe.backend).path(work)
     progress(f"{recipe.name}: quantizing {source.name} -> {target.name}")
     try:
         apply_recipe(recipe, source, target, feeds)
@@ -221,8 +221,7 @@ def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, mi
 
 def _decoder_sources(model_dir: Path, part: str, backend: str) -> list[Path]:
     """The fp32 ``part`` graph for ``backend``: its own format if present, else the ONNX graph (converted)."""
-    preferred = sorted(model_dir.glob(f"*.{part}.fp32{'.xml' if backend == 'openvino' else '.onnx'}"))
-    return preferred or sorted(model_dir.glob(f"*.{part}.fp32.onnx"))
+    return find_graphs(model_dir, part, "fp32", backend) or find_graphs(model_dir, part, "fp32", "onnxruntime")
 
 
 def _choose(candidates: list[Candidate], options: QuantizeOptions) -> tuple[Candidate | None, bool, bool]:
@@ -249,5 +248,5 @@ def _write(outcome: QuantizeOutcome, model_dir: Path, fp32: dict[str, Path], sta
         stamp_metadata(kept.graph, kept.graph, record_in_metadata(read_graph_metadata(kept.graph), outcome))
         graphs = sorted(p for p in kept.graph.parent.iterdir() if p.suffix in (".onnx", ".xml"))
     write_reports(outcome, out_dir)
-    for graph in sorted(graphs, key=lambda g: ".encoder." in g.name):  # the encoder last
+    for graph in sorted(graphs, key=lambda g: GraphFile.parse(g).part == "encoder"):  # the encoder last
         move_graph(graph, out_dir / graph.name)

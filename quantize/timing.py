@@ -8,16 +8,16 @@ reference without IR still runs on the candidate's backend.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from sam_edge.runtime.backends import OnnxRuntimeBackend, read_graph_metadata, resolve_threads
+from sam_edge.bench.timing import DEFAULT_WARMUP, time_once
+from sam_edge.runtime.backends import open_backend, resolve_threads
+from sam_edge.runtime.interface import ENCODER
 
-WARMUP_ROUNDS = 2  # onnxruntime's second call is still ~1.5x slow after one warm-up
 
 
 @dataclass(frozen=True)
@@ -51,24 +51,17 @@ def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed:
     threads = resolve_threads(threads)
     runners = [_runner(backend, path, threads) for path in (fp32_graph, candidate_graph)]
     for run in runners:
-        for _ in range(WARMUP_ROUNDS):
+        for _ in range(DEFAULT_WARMUP):
             run(feed)
     samples: list[list[float]] = [[], []]
     for _ in range(rounds):
         for run, times in zip(runners, samples):
-            started = time.perf_counter()
-            run(feed)
-            times.append((time.perf_counter() - started) * 1e3)
+            times.append(time_once(lambda: run(feed)) * 1e3)
     return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))
 
 
 def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
-    if backend == "onnxruntime":  # the session settings the runtime gives encoders
-        session = OnnxRuntimeBackend(path, threads, spinning=False, lean_memory=True).session
-        return lambda feed: session.run(None, feed)
-    from sam_edge.runtime.openvino_backend import compile_openvino
-
-    # compiled directly (the fp32 source may be an .onnx file without IR), as the runtime compiles
-    # it: in the graph's own precision, so a bf16 candidate is timed against an fp32 that is f32
-    request = compile_openvino(path, read_graph_metadata(path).precision, threads).create_infer_request()
-    return request.infer
+    """The encoder as the runtime opens it (session settings, the graph's own precision: a bf16
+    candidate is timed against an fp32 graph that runs in f32); OpenVINO reads an .onnx source too."""
+    encoder = open_backend(path, backend, threads, spinning=False, lean_memory=True)
+    return lambda feed: encoder.run(ENCODER.output_names, feed)

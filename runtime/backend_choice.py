@@ -1,29 +1,23 @@
-"""Which backend runs each part of a model fastest on this machine, measured once and kept beside the graphs.
+"""The record of which engine runs each part of a model fastest, kept beside the graphs.
 
-``sam-edge export --format both`` times the public path on both engines (``SamPredictor.encode`` for
-the encoder, ``predict`` with one point for the decoder) and writes ``<model>.backends.json``; when no
-backend is asked for, ``find_model_files`` then runs the encoder and the decoder each on its faster
-engine (the embedding between them is plain numpy). The file records the machine it was measured on,
-since the faster engine differs between CPUs; ``sam-edge backends MODEL_DIR`` re-measures it on another one.
+``<model>.backends.json`` is measured by ``sam_edge.bench.engine_choice`` (at ``sam-edge export
+--format both`` and by ``sam-edge backends``); when no backend is asked for, ``find_model_files`` runs
+the encoder and the decoder each on its faster engine (the embedding between them is plain numpy).
+The record names the machine it was measured on, since the faster engine differs between CPUs. This
+module only reads and writes it: loading a model never imports measurement code.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
-
 from sam_edge.runtime.atomic_write import atomic_output
-from sam_edge.runtime.backends import BACKENDS, EXTENSIONS, resolve_threads
-from sam_edge.runtime.cpu import cpu_model
+from sam_edge.runtime.backends import BACKENDS
+from sam_edge.runtime.graph_file import find_graphs
 
 CHOICE_SUFFIX = ".backends.json"
-PARTS = ("encoder", "decoder")
+CHOICE_PARTS = ("encoder", "decoder")  # the engine is chosen per part: the encoder, and the decoder graphs
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,7 @@ class BackendChoice:
         return min(times, key=times.get)
 
     def to_json(self) -> str:
-        record = asdict(self) | {"preferred": {part: self.preferred(part) for part in PARTS}}
+        record = asdict(self) | {"preferred": {part: self.preferred(part) for part in CHOICE_PARTS}}
         return json.dumps(record, indent=2, sort_keys=True)
 
 
@@ -66,36 +60,7 @@ def load_backend_choice(model_dir: Path) -> BackendChoice | None:
 
 def engines_with_fp32_encoder(model_dir: Path) -> list[str]:
     """The backends the directory holds an fp32 encoder graph for, in BACKENDS order."""
-    return [backend for backend in BACKENDS if any(Path(model_dir).glob(f"*.encoder.fp32{EXTENSIONS[backend]}"))]
-
-
-def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = None,
-                     progress: Callable[[str], None] = lambda message: None) -> BackendChoice:
-    """Time encode and 1-point predict on every backend the directory has graphs for (fp32)."""
-    from sam_edge.runtime.predictor import SamPredictor
-
-    threads = resolve_threads(threads)
-    rgb = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
-    point = np.array([[500.0, 400.0]], np.float32), np.array([1.0], np.float32)
-    encoder_ms, decoder_ms = {}, {}
-    for backend in engines_with_fp32_encoder(model_dir):
-        progress(f"  timing {backend}: encoder and 1-point predict ({rounds} rounds each)")
-        predictor = SamPredictor(model_dir, backend=backend, threads=threads, precision="fp32")
-        encoder_ms[backend] = _median_ms(lambda: predictor.encode(rgb), rounds)
-        predictor.set_image_embedding(predictor.encode(rgb))
-        decoder_ms[backend] = _median_ms(lambda: predictor.predict(*point), max(rounds, 10))
-    return BackendChoice(encoder_ms, decoder_ms, threads, cpu_model())
-
-
-def _median_ms(call: Callable[[], object], rounds: int, warmup: int = 2) -> float:
-    for _ in range(warmup):  # onnxruntime's second call is still slow after a single warm-up
-        call()
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times)
+    return [backend for backend in BACKENDS if find_graphs(model_dir, "encoder", "fp32", backend)]
 
 
 def write_backend_choice(choice: BackendChoice, model_dir: Path, model_name: str) -> Path:

@@ -140,14 +140,15 @@ def backend_for_path(path: Path) -> str:
 def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None,
                  spinning: bool = True, lean_memory: bool = False) -> Backend:
     """Load a graph with the named backend, or the one its extension implies (``spinning``,
-    ``lean_memory``: see OnnxRuntimeBackend; OpenVINO needs no such settings)."""
+    ``lean_memory``: see OnnxRuntimeBackend; OpenVINO needs no such settings). OpenVINO also reads
+    ``.onnx`` files (converting them on load); onnxruntime runs only ``.onnx``."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"graph {path} does not exist")
     backend = backend or backend_for_path(path)
     if backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if path.suffix != EXTENSIONS[backend]:
+    if path.suffix not in (EXTENSIONS[backend], ".onnx"):
         raise InvalidInputError(f"{path.name} is not a {backend} graph; {backend} runs {EXTENSIONS[backend]} files")
     if backend == "onnxruntime":
         return OnnxRuntimeBackend(path, threads, spinning, lean_memory)

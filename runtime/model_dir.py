@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sam_edge.runtime.backend_choice import load_backend_choice
-from sam_edge.runtime.backends import BACKENDS, EXTENSIONS
+from sam_edge.runtime.backends import BACKENDS
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
+from sam_edge.runtime.graph_file import PRECISIONS, GraphFile, find_graphs
 
-PRECISIONS = ("fp32", "fp16", "int8", "bf16")
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,12 @@ def _decoder_part(model_dir: Path, part: str, precision: str, backend: str) -> P
 
 
 def _graphs(model_dir: Path, part: str, precision: str, backend: str) -> list[Path]:
-    return sorted(model_dir.glob(f"*.{part}.{precision}{EXTENSIONS[backend]}"))
+    return find_graphs(model_dir, part, precision, backend)
 
 
 def _single(model_dir: Path, part: str, precision: str, backend: str) -> Path:
     found = _graphs(model_dir, part, precision, backend)
-    pattern = f"<model>.{part}.{precision}{EXTENSIONS[backend]}"
+    pattern = GraphFile("<model>", part, precision, backend).name
     if not found:
         raise ModelFileError(f"{model_dir} is missing the {part} graph {pattern} for {backend}; re-export the model")
     if len(found) > 1:

@@ -46,9 +46,12 @@ def read_openvino_model(path: Path, core=None):
 
 
 def model_metadata(model, path: Path) -> GraphMetadata:
-    """The sam_edge record in an ov.Model's rt_info (``path`` names the file in errors)."""
-    text = model.get_rt_info(METADATA_KEY).astype(str) if model.has_rt_info(METADATA_KEY) else None
-    return parse_metadata(text, path)
+    """The sam_edge record in an ov.Model's rt_info (``path`` names the file in errors): stamped there
+    by export for IR, under ``framework`` where OpenVINO read an ONNX file's metadata_props."""
+    for key in (METADATA_KEY, ["framework", METADATA_KEY]):
+        if model.has_rt_info(key):
+            return parse_metadata(model.get_rt_info(key).astype(str), path)
+    return parse_metadata(None, path)
 
 
 def read_openvino_metadata(path: Path) -> GraphMetadata:

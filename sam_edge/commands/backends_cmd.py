@@ -26,7 +26,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sam_edge.runtime.backend_choice import engines_with_fp32_encoder, measure_backends, write_backend_choice
+    from sam_edge.bench.engine_choice import measure_backends
+    from sam_edge.runtime.backend_choice import engines_with_fp32_encoder, write_backend_choice
+    from sam_edge.runtime.graph_file import GraphFile
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.errors import ModelFileError
     from sam_edge.runtime.model_dir import find_model_files
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print("dry run: nothing written")
         return 0
     try:
-        path = write_backend_choice(choice, model_dir, files.encoder.name.split(".")[0])
+        path = write_backend_choice(choice, model_dir, GraphFile.parse(files.encoder).model)
     except OSError as error:
         raise ModelFileError(f"cannot write the record into {model_dir} ({error.strerror}); "
                              "copy the model directory somewhere writable or use --dry-run") from None
