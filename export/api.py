@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from sam_edge.export.modeling.sam import Sam
 from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, export_onnx, torch_reference
 from sam_edge.export.random_weights import randomize_state_dict
 from sam_edge.export.specs import ModelSpec, get_spec
-from sam_edge.runtime.atomic_write import prepare_output_dir
+from sam_edge.runtime.atomic_write import missing_folders, prepare_output_dir, staging_dir
 from sam_edge.bench.engine_choice import measure_backends
 from sam_edge.runtime.backend_choice import write_backend_choice
 from sam_edge.runtime.graph_file import GraphFile
@@ -98,22 +96,21 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
     if decoder not in DECODER_LAYOUTS:
         raise InvalidInputError(f"unknown decoder layout {decoder!r}; expected one of {', '.join(DECODER_LAYOUTS)}")
     out_dir = Path(out_dir)
-    created = _missing_folders(out_dir)
+    created = missing_folders(out_dir)
     out_dir = prepare_output_dir(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".sam-edge-export.", suffix=".partial", dir=out_dir))
     succeeded = False
     try:
-        reports = _export_parts(model, staging, fmt, exported_parts(decoder, official_decoder), progress)
-        if fmt == "both" and time_backends:
-            progress("measuring which backend runs each part faster here")
-            choice = measure_backends(staging, progress=progress)
-            write_backend_choice(choice, staging, model.sam.spec.name)
-            progress(f"  encoder: {_times(choice.encoder_ms)} -> {choice.preferred('encoder')}; "
-                     f"1-point predict: {_times(choice.decoder_ms)} -> {choice.preferred('decoder')}")
-        _move_staged_files(staging, out_dir)
+        with staging_dir(out_dir, "sam-edge-export") as staging:
+            reports = _export_parts(model, staging, fmt, exported_parts(decoder, official_decoder), progress)
+            if fmt == "both" and time_backends:
+                progress("measuring which backend runs each part faster here")
+                choice = measure_backends(staging, progress=progress)
+                write_backend_choice(choice, staging, model.sam.spec.name)
+                progress(f"  encoder: {_times(choice.encoder_ms)} -> {choice.preferred('encoder')}; "
+                         f"1-point predict: {_times(choice.decoder_ms)} -> {choice.preferred('decoder')}")
+            _move_staged_files(staging, out_dir)
         succeeded = True
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         if not succeeded:
             for folder in created:
                 with contextlib.suppress(OSError):
@@ -123,20 +120,6 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
 
 def _times(milliseconds: dict[str, float]) -> str:
     return ", ".join(f"{backend} {ms:.1f} ms" for backend, ms in milliseconds.items())
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """``path`` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    for folder in (path, *path.absolute().parents):
-        try:
-            exists = folder.exists()
-        except OSError:  # a folder we may not look into counts as existing
-            exists = True
-        if exists:
-            break
-        missing.append(folder)
-    return missing
 
 
 def exported_parts(decoder: str = "both", official_decoder: bool = False) -> list[str]:

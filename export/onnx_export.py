@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ import torch
 from sam_edge.export.graphs import RECIPES
 from sam_edge.export.modeling.sam import Sam
 from sam_edge.export.modeling.vit_encoder import head_chunks
+from sam_edge.runtime.atomic_write import staging_dir
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 
@@ -81,8 +80,7 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
     recipe = RECIPES[part]
     feeds = recipe.example_feeds(sam)
     expected = torch_reference(sam, part, feeds)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    try:
+    with staging_dir(path.parent, path.name) as work_dir:
         progress(f"  tracing {part} to ONNX (opset {OPSET})")
         traced = work_dir / "traced.onnx"
         with head_chunks(sam.image_encoder, GLOBAL_ATTENTION_HEAD_CHUNK) if part == "encoder" else contextlib.nullcontext():
@@ -96,8 +94,6 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")
         _move_into_place(staged, path)
         return report
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _trace(module: torch.nn.Module, recipe, feeds: dict[str, np.ndarray], out_path: Path) -> None:

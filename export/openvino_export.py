@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sam_edge.export.onnx_export import ExportValidationError, Progress, ValidationReport, compare_outputs
+from sam_edge.runtime.atomic_write import staging_dir
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 from sam_edge.runtime.openvino_backend import compile_openvino, read_openvino_model
@@ -38,8 +37,7 @@ def export_openvino(
     ``atol`` maps each output name to the max abs difference accepted.
     """
     ov = import_openvino()
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{xml_path.name}.", suffix=".partial", dir=xml_path.parent))
-    try:
+    with staging_dir(xml_path.parent, xml_path.name) as work_dir:
         progress(f"  converting {onnx_path.name} to OpenVINO IR")
         # read_model keeps constant subgraphs as computed ops; convert_model folds them, which turns
         # the decoder's dense positional encoding (a few small ops) into a 4 MB constant.
@@ -56,8 +54,6 @@ def export_openvino(
         os.replace(staged.with_suffix(".bin"), xml_path.with_suffix(".bin"))
         os.replace(staged, xml_path)  # the .xml last: its presence means the pair is complete
         return report
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def run_openvino(xml_path: Path, feeds: dict[str, np.ndarray], precision: str = "fp32") -> dict[str, np.ndarray]:

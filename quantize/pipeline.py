@@ -7,9 +7,7 @@ output, and only the kept result is moved into ``out_dir``; a failed or interrup
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -22,7 +20,7 @@ from sam_edge.quantize.isa import cpu_flags, detect_isa
 from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, missing_cpu_feature, recipe_named
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
-from sam_edge.runtime.atomic_write import check_output_dir, prepare_output_dir
+from sam_edge.runtime.atomic_write import check_output_dir, existing_ancestor, prepare_output_dir, staging_dir
 from sam_edge.runtime.backends import BACKENDS, read_graph_metadata
 from sam_edge.runtime.default_model import DEFAULT_MODEL
 from sam_edge.runtime.errors import ModelFileError, OutputPathError, SamEdgeError
@@ -96,8 +94,7 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
                    else calib.benchmark_gate(options.gate_images))
     miou_images = options.miou_images if options.miou_images is not None else (20 if metadata.model_type == DEFAULT_MODEL else 0)
 
-    staging = Path(tempfile.mkdtemp(prefix=".sam-edge-quantize-", dir=_existing_parent(out_dir)))
-    try:
+    with staging_dir(existing_ancestor(out_dir), "sam-edge-quantize") as staging:
         progress(f"quantizing {model_dir} ({metadata.model_id}) on {isa}: {', '.join(r.name for r in recipes)}")
         feeds = calib.calibration_feeds(calib.encoder_inputs(calib_source, metadata, "calibration images")) if calib_source else []
         reference = fp32_reference(SamPredictor(model_dir, threads=options.threads), gate_source, miou_images)
@@ -117,8 +114,6 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
         if written:
             _write(outcome, model_dir, fp32, staging)
         return outcome
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _recipes(name: str, isa: str, flags: set[str]) -> list[Recipe]:
@@ -185,10 +180,6 @@ def _check_out_dir(out_dir: Path) -> None:
     check_output_dir(out_dir)
     if out_dir.is_dir() and any(p.suffix in (".onnx", ".xml") for p in out_dir.iterdir()):
         raise OutputPathError(f"output directory {out_dir} already holds graphs; choose a new or empty directory")
-
-
-def _existing_parent(out_dir: Path) -> Path:
-    return next(path for path in (out_dir, *out_dir.absolute().parents) if path.is_dir())
 
 
 def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, miou_images, options, progress) -> Candidate:

@@ -1,9 +1,15 @@
-"""Write files so that an interrupted write never leaves a file that looks complete."""
+"""Write files and directories so that an interrupted write never leaves one that looks complete.
+
+``atomic_output`` stages one file beside its final path; ``staging_dir`` a hidden work directory
+whose contents the caller renames into place only once all of it succeeded. Output locations are
+checked first (``check_output_dir``), in one line, before any work.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +34,37 @@ def check_output_dir(directory: str | Path) -> Path:
         where = "" if existing is directory else f" (cannot create it in {existing})"
         raise OutputPathError(f"output directory {directory} is not writable{where}; expected a writable directory")
     return directory
+
+
+def existing_ancestor(path: str | Path) -> Path:
+    """``path`` itself if it is a directory, else its nearest existing parent directory."""
+    path = Path(path)
+    return next(folder for folder in (path, *path.absolute().parents) if folder.is_dir())
+
+
+def missing_folders(path: str | Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first (to remove after a failure)."""
+    missing = []
+    for folder in (Path(path), *Path(path).absolute().parents):
+        try:
+            exists = folder.exists()
+        except OSError:  # a folder we may not look into counts as existing
+            exists = True
+        if exists:
+            break
+        missing.append(folder)
+    return missing
+
+
+@contextlib.contextmanager
+def staging_dir(beside: str | Path, name: str) -> Iterator[Path]:
+    """A hidden ``.<name>.*.partial`` directory inside ``beside`` (an existing directory, on the same
+    file system as the outputs so that renames are atomic), removed when the block ends either way."""
+    directory = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=beside))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _exists(path: Path) -> bool:
