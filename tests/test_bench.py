@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import shutil
 import sys
@@ -39,44 +41,79 @@ def by_name(record: dict) -> dict:
     return {entry["name"]: entry for entry in record["benchmarks"]}
 
 
-def test_quick_run_writes_every_scenario_with_ratios(bench_model, tmp_path, capsys):
-    out = tmp_path / "out"
-    code = main(["bench", "--model", str(bench_model), "--quick", "--target-ms", "1e6", "--encoder-budget-ms", "1e6",
-                 "--out", str(out)])
-    assert code == 0
-    record = json.loads((out / "bench.json").read_text())
-    entries = by_name(record)
-    assert set(entries) == set(SCENARIOS)
+@pytest.fixture(scope="module")
+def quick_run(bench_model, tmp_path_factory):
+    """One `sam-edge bench --quick` on the tiny model: (exit code, bench.json record, out dir, stdout)."""
+    out = tmp_path_factory.mktemp("bench") / "out"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["bench", "--model", str(bench_model), "--quick", "--target-ms", "1e6", "--encoder-budget-ms", "1e6",
+                     "--out", str(out)])
+    return code, json.loads((out / "bench.json").read_text()), out, stdout.getvalue()
+
+
+def timed_entries(quick_run) -> dict:
+    return {name: entry for name, entry in by_name(quick_run[1]).items() if entry["stats"] is not None}
+
+
+def test_quick_run_passes_and_names_every_scenario(quick_run):
+    code, record, _, stdout = quick_run
+    assert code == 0 and set(by_name(record)) == set(SCENARIOS)
+    assert "predict_1_point p95" in stdout
+
+
+def test_every_scenario_is_timed_unless_its_optional_reference_is_missing(quick_run):
     official_installed = importlib.util.find_spec("segment_anything") is not None
-    for name, entry in entries.items():
+    for name, entry in by_name(quick_run[1]).items():
         if name.startswith("official_package:") and not official_installed:  # optional: reported, not failed
             assert entry["stats"] is None and "segment-anything package is not installed" in entry["extra_info"]["skipped"]
-            continue
+        else:
+            assert entry["stats"] is not None, f"{name} skipped: {entry['extra_info']['skipped']}"
+
+
+def test_stats_are_consistent_with_their_samples(quick_run):
+    for name, entry in timed_entries(quick_run).items():
         stats = entry["stats"]
-        assert stats is not None, f"{name} skipped: {entry['extra_info']['skipped']}"
-        assert stats["rounds"] == len(stats["data"]) >= 1
-        assert 0 < stats["min"] <= stats["median"] <= stats["p95"] <= stats["max"]
-        assert stats["spread"] == pytest.approx(stats["p95"] / stats["median"])
+        assert stats["rounds"] == len(stats["data"]) >= 1, name
+        assert 0 < stats["min"] <= stats["median"] <= stats["p95"] <= stats["max"], name
+        assert stats["spread"] == pytest.approx(stats["p95"] / stats["median"]), name
+    assert timed_entries(quick_run)["interactive_session"]["stats"]["rounds"] >= 5
+
+
+def test_ratios_are_the_reference_median_over_ours(quick_run):
+    entries = timed_entries(quick_run)
+    compared = 0
     for name, (scenario, _) in SCENARIOS.items():
-        if scenario.reference is not None and entries[name]["stats"] is not None:
+        if scenario.reference is not None and name in entries:
             ours, reference = entries[scenario.compares_with], entries[name]
             expected = reference["stats"]["median"] / ours["stats"]["median"]
-            assert ours["extra_info"]["ratios"][scenario.reference] == pytest.approx(expected)
-    assert entries["interactive_session"]["stats"]["rounds"] >= 5
+            assert ours["extra_info"]["ratios"][scenario.reference] == pytest.approx(expected), name
+            compared += 1
+    assert compared >= 10  # PyTorch and the official ONNX decoder ran for every decoder scenario
+
+
+def test_targets_memory_and_machine_are_recorded(quick_run):
+    record = quick_run[1]
     model = record["sam_edge"]["models"][0]
     assert model["passed"] and {t["name"].split()[0] for t in model["targets"]} == {"predict_1_point", "encoder"}
     assert model["memory"]["peak_rss_mb"] > model["memory"]["after_imports_mb"] > 0
     machine = record["machine_info"]
     assert machine["threads"] >= 1 and machine["cpu"]["model"] and "avx2" in machine["cpu"]["isa"]
     assert machine["libraries"]["numpy"] == np.__version__
+
+
+def test_markdown_names_each_timed_scenario_and_each_skip_once(quick_run):
+    _, record, out, _ = quick_run
     markdown = (out / "bench.md").read_text()
-    assert all(f"| {name} |" in markdown for name, entry in entries.items() if entry["stats"] is not None)
-    skipped = {entry["extra_info"]["skipped"] for entry in entries.values() if entry["stats"] is None}
+    assert all(f"| {name} |" in markdown for name in timed_entries(quick_run))
+    skipped = {entry["extra_info"]["skipped"] for entry in by_name(record).values() if entry["stats"] is None}
     assert all(markdown.count(reason) == 1 for reason in skipped)  # once per reference, not once per scenario
     assert "vs PyTorch eager" in markdown and "x |" in markdown
-    with Image.open(out / "bench.png") as image:
+
+
+def test_png_plots_every_scenario(quick_run):
+    with Image.open(quick_run[2] / "bench.png") as image:
         assert image.size[0] > 500 and image.size[1] > 22 * len(SCENARIOS)
-    assert "predict_1_point p95" in capsys.readouterr().out
 
 
 def test_missed_targets_fail_the_run(bench_model, tmp_path, capsys):
