@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from sam_edge.runtime.embedding import ImageEmbedding
+    from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
     from sam_edge.runtime.errors import SamEdgeError
     from sam_edge.runtime.prediction import Prediction
     from sam_edge.runtime.predictor import SamPredictor
@@ -22,9 +23,10 @@ _LAZY_EXPORTS = {
     "Prediction": "sam_edge.runtime.prediction",
     "ImageEmbedding": "sam_edge.runtime.embedding",
     "SamEdgeError": "sam_edge.runtime.errors",
+    "SamAutomaticMaskGenerator": "sam_edge.runtime.automatic_mask_generator",
 }
 
-__all__ = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError"]
+__all__ = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError", "SamAutomaticMaskGenerator"]
 
 
 def __getattr__(name: str):

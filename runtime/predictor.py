@@ -185,15 +185,25 @@ class SamPredictor:
         scores [B, C], low-res logits [B, C, 256, 256], stability [B, C]; ``prompt(i)`` is prompt i.
         Only the C returned masks are upscaled (C = 3 with multimask_output, else 1).
         """
+        scores, low_res = self.decode_low_res(point_coords, point_labels, boxes, mask_input, multimask_output, batched)
+        upscaler = self.mask_upscaler(mask_size)
+        masks = upscaler.logits(low_res) if return_logits else upscaler.masks(low_res)
+        return Prediction(masks, scores, low_res, upscaler)
+
+    def decode_low_res(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
+                       multimask_output: bool = True, batched: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The decoder alone: (scores float32 [B, C], low-res logits float32 [B, C, 256, 256]) for B prompts.
+
+        Prompts as ``predict_batch`` (original frame); nothing is upscaled. For callers that decide
+        from the scores or the low-res logits which masks to bring to full resolution
+        (``mask_upscaler``), as the automatic mask generator does.
+        """
         embedding = self._require_image()
         feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
                                     boxes, mask_input, batched)
         scores, low_res = self.decoder.decode(embedding, feeds)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
-        scores, low_res = scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
-        upscaler = self.mask_upscaler(mask_size)
-        masks = upscaler.logits(low_res) if return_logits else upscaler.masks(low_res)
-        return Prediction(masks, scores, low_res, upscaler)
+        return scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
 
     def mask_upscaler(self, mask_size: tuple[int, int] | None = None) -> MaskUpscaler:
         """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once."""

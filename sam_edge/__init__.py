@@ -8,8 +8,8 @@ The front door for users of Meta's ``segment_anything``::
     predictor.set_image("assets/sample_scene.png")
     masks, scores, logits = predictor.predict(point_coords=[[208, 185]], point_labels=[1])
 
-Public names: ``SamPredictor``, ``Prediction``, ``ImageEmbedding`` and ``SamEdgeError`` (the base of
-every error sam-edge raises on purpose). They load lazily (PEP 562), so ``import sam_edge`` imports
+Public names: ``SamPredictor``, ``Prediction``, ``ImageEmbedding``, ``SamAutomaticMaskGenerator``
+(segment everything) and ``SamEdgeError`` (the base of every error sam-edge raises on purpose). They load lazily (PEP 562), so ``import sam_edge`` imports
 neither torch nor onnx nor an inference engine; onnxruntime or OpenVINO loads when a predictor opens
 its first graph, and only the export tools import torch. docs/sam-users.md compares the API with
 segment_anything's line by line.
@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
-    from sam_edge.runtime import ImageEmbedding, Prediction, SamEdgeError, SamPredictor
+    from sam_edge.runtime import ImageEmbedding, Prediction, SamAutomaticMaskGenerator, SamEdgeError, SamPredictor
 
 __version__ = "0.1.0"
 
-__all__ = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError"]
+__all__ = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError", "SamAutomaticMaskGenerator"]
 
 
 def __getattr__(name: str):

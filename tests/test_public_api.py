@@ -10,12 +10,13 @@ import pytest
 
 import sam_edge
 import sam_edge.runtime
+from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.prediction import Prediction
 from sam_edge.runtime.predictor import SamPredictor
 
-PUBLIC = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError"]
+PUBLIC = ["SamPredictor", "Prediction", "ImageEmbedding", "SamEdgeError", "SamAutomaticMaskGenerator"]
 HEAVY = ("onnxruntime", "openvino", "torch", "onnx")
 
 LOADED_AFTER = """
@@ -27,7 +28,7 @@ import sam_edge
 steps["import sam_edge"] = heavy()
 import sam_edge.runtime
 steps["import sam_edge.runtime"] = heavy()
-from sam_edge import SamPredictor, Prediction, ImageEmbedding, SamEdgeError
+from sam_edge import SamPredictor, Prediction, ImageEmbedding, SamEdgeError, SamAutomaticMaskGenerator
 steps["from sam_edge import the public names"] = heavy()
 SamPredictor(backend="onnxruntime", threads=1)
 steps["SamPredictor()"] = heavy()
@@ -58,7 +59,7 @@ def test_import_time_report_names_no_heavy_module():
 def test_public_names_are_the_runtime_classes():
     assert sam_edge.__all__ == PUBLIC and sam_edge.runtime.__all__ == PUBLIC
     expected = {"SamPredictor": SamPredictor, "Prediction": Prediction, "ImageEmbedding": ImageEmbedding,
-                "SamEdgeError": SamEdgeError}
+                "SamEdgeError": SamEdgeError, "SamAutomaticMaskGenerator": SamAutomaticMaskGenerator}
     for name, value in expected.items():
         assert getattr(sam_edge, name) is value and getattr(sam_edge.runtime, name) is value
     assert set(PUBLIC) <= set(dir(sam_edge)) and set(PUBLIC) <= set(dir(sam_edge.runtime))
