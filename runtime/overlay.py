@@ -27,3 +27,17 @@ def render_overlay(rgb: np.ndarray, mask: np.ndarray | None, point_coords=None, 
             color = FOREGROUND_COLOR if label == 1 else BACKGROUND_COLOR
             draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=color, outline=(255, 255, 255))
     return image
+
+
+def render_masks_overlay(rgb: np.ndarray, masks, alpha: float = 0.5, seed: int = 0) -> Image.Image:
+    """rgb HxWx3 uint8 with every mask (bool HxW, original frame) tinted in its own seeded colour.
+
+    ``masks`` is any iterable, drawn in its order (e.g. decoded one at a time, largest first, so that
+    smaller masks stay visible on top, as SAM's notebooks show automatic masks).
+    """
+    rng = np.random.default_rng(seed)
+    canvas = rgb.astype(np.float32)
+    for mask in masks:
+        color = rng.integers(40, 256, size=3).astype(np.float32)
+        canvas[mask] = (1 - alpha) * canvas[mask] + alpha * color
+    return Image.fromarray(canvas.round().astype(np.uint8))

@@ -1,0 +1,99 @@
+"""``sam-edge everything IMAGE``: segment everything (SAM's automatic mask generator), as SAM's scripts/amg.py.
+
+``--json`` writes the records with COCO RLE segmentations (amg.py ``--convert-to-rle``), ``--masks-dir``
+amg.py's folder of ``<i>.png`` masks + ``metadata.csv``, ``--overlay`` every mask tinted over the image.
+Every setting is checked before the model loads; nothing is written unless the whole run succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
+
+# (flag, type, official default, metavar, help)
+SETTINGS = (
+    ("--points-per-side", int, 32, "N", "grid of N x N point prompts (at most 64 x 64)"),
+    ("--points-per-batch", int, 64, "N", "prompts per decoder call"),
+    ("--pred-iou-thresh", float, 0.88, "F", "drop masks whose predicted IoU is not above F (0..1; 0 = keep all)"),
+    ("--stability-score-thresh", float, 0.95, "F", "drop masks whose stability score is below F (0..1; 0 = keep all)"),
+    ("--stability-score-offset", float, 1.0, "F", "logit offset of the stability score"),
+    ("--box-nms-thresh", float, 0.7, "F", "box IoU above which a lower-scored duplicate is dropped (0..1)"),
+    ("--crop-n-layers", int, 0, "N", "also prompt on N layers of crops (layer i: (2**i)**2 crops)"),
+    ("--crop-nms-thresh", float, 0.7, "F", "box IoU for duplicates across crops (0..1)"),
+    ("--crop-overlap-ratio", float, 512 / 1500, "F", "overlap of the first crop layer, as a share of the short side"),
+    ("--crop-n-points-downscale-factor", int, 1, "N", "crop layer i gets points-per-side / N**i points per side"),
+    ("--min-mask-region-area", int, 0, "N", "remove holes and islands smaller than N pixels (needs scipy)"),
+)
+METADATA_HEADER = ("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"
+                   "stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("everything", help="segment everything in an image (automatic mask generator)",
+                                   description="Masks for everything in IMAGE from a grid of point prompts, "
+                                               "with segment_anything's SamAutomaticMaskGenerator settings.")
+    parser.add_argument("image", help="image file (PNG, JPEG, ...)")
+    parser.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled default model)")
+    group = parser.add_argument_group("generator settings (segment_anything's defaults)")
+    for flag, kind, default, metavar, help_text in SETTINGS:
+        group.add_argument(flag, type=kind, default=default, metavar=metavar, help=f"{help_text} (default: {default:g})")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="the records with COCO RLE masks (amg.py --convert-to-rle)")
+    parser.add_argument("--masks-dir", type=Path, metavar="DIR", help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty")
+    parser.add_argument("--overlay", type=Path, metavar="OUT.png", help="every mask in its own colour over the image")
+    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    add_threads_option(parser)
+    parser.add_argument("--max-pixels", type=positive_int, metavar="N",
+                        help="refuse images of more than N pixels, read from the file header before decoding (default: 50000000)")
+    parser.set_defaults(run=run)
+
+
+def generator_kwargs(args: argparse.Namespace) -> dict:
+    """The SamAutomaticMaskGenerator keyword arguments the flags name."""
+    return {flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, *_ in SETTINGS}
+
+
+def run(args: argparse.Namespace) -> int:
+    from sam_edge.commands.everything_outputs import check_outputs, write_outputs
+    from sam_edge.runtime.amg_settings import AmgSettings
+    from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
+    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, allow_pillow_pixels, load_image
+    from sam_edge.runtime.predictor import SamPredictor
+
+    kwargs = generator_kwargs(args)
+    AmgSettings(**kwargs, output_mode="coco_rle")  # bad settings: one line, before the model loads
+    check_outputs(args)
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    allow_pillow_pixels(max_pixels)
+    rgb = load_image(args.image, max_pixels)
+    predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,
+                             max_pixels=max_pixels, cache_size=0)
+    generator = SamAutomaticMaskGenerator(predictor, **kwargs, output_mode="coco_rle")
+    started = time.perf_counter()
+    records = generator.generate(rgb, progress=ProgressBar())
+    seconds = time.perf_counter() - started
+    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), {predictor.decoder.layout} decoder")
+    print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {len(records)} masks in {seconds:.1f} s ({generator.last_counts.summary()})")
+    if not records:
+        print(f"no mask survived the filters: {generator.last_counts.summary()}")
+    write_outputs(args, rgb, records)
+    return 0
+
+
+class ProgressBar:
+    """``[#####.....] done/total prompts`` on stderr, redrawn in place after each decoder call."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.WIDTH * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        print(f"\rsegmenting everything [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} prompts",
+              end=end, file=self.stream, flush=True)
