@@ -45,7 +45,7 @@ def describe_predictor(predictor) -> dict:
     record = json.loads(predictor.metadata.to_json())
     record["encoder_file"] = str(predictor.encoder.path) if predictor.encoder is not None else None
     record["decoder_file"] = str(predictor.decoder.path)
-    record["backend"] = predictor.decoder.backend.name
+    record["backend"] = predictor.decoder.engine
     record["encoder_backend"] = predictor.encoder.name if predictor.encoder is not None else None
     record["decoder"] = predictor.decoder.layout
     record["executes"] = executed_precisions(predictor)

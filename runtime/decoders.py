@@ -23,22 +23,28 @@ DECODER_OUTPUTS = DECODER.output_names  # iou_predictions [B, 4], low_res_masks 
 
 
 class _PromptPath:
-    """What both layouts expose: ``backend`` is the graph run per prompt call, which names the model."""
+    """What both layouts expose: ``per_prompt`` is the graph run on every prompt call (the full decoder,
+    or the prompt stage); its metadata names the model."""
 
     layout: str
-    backend: Backend
+    per_prompt: Backend
 
     @property
     def path(self) -> Path:
-        return Path(self.backend.path)
+        return Path(self.per_prompt.path)
+
+    @property
+    def engine(self) -> str:
+        """The engine running the per-prompt graph, "onnxruntime" or "openvino"."""
+        return self.per_prompt.name
 
     @property
     def metadata(self) -> GraphMetadata:
-        return self.backend.metadata
+        return self.per_prompt.metadata
 
     def graphs(self) -> dict[str, Backend]:
         """Graph part name -> the backend running it (for reports of engines and precisions)."""
-        return {"decoder": self.backend}
+        return {"decoder": self.per_prompt}
 
 
 class FullDecoder(_PromptPath):
@@ -47,11 +53,11 @@ class FullDecoder(_PromptPath):
     layout = "full"
 
     def __init__(self, backend: Backend) -> None:
-        self.backend = backend
+        self.per_prompt = backend
 
     def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
         """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embedding."""
-        scores, low_res = self.backend.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
+        scores, low_res = self.per_prompt.run(DECODER_OUTPUTS, feeds.as_dict(embedding.embeddings))
         return scores, low_res
 
 
@@ -63,10 +69,10 @@ class SplitDecoder(_PromptPath):
     def __init__(self, image_stage: Backend, prompt_stage: Backend) -> None:
         check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
         self.image_stage = image_stage
-        self.backend = prompt_stage
+        self.per_prompt = prompt_stage
 
     def graphs(self) -> dict[str, Backend]:
-        return {"decoder_image": self.image_stage, "decoder_prompt": self.backend}
+        return {"decoder_image": self.image_stage, "decoder_prompt": self.per_prompt}
 
     def image_state(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
         """The image stage's outputs without a mask input, computed once per embedding."""
@@ -85,7 +91,7 @@ class SplitDecoder(_PromptPath):
         else:
             state = self.image_state(embedding)
         prompt_feeds = state | {"point_coords": feeds.point_coords, "point_labels": feeds.point_labels}
-        scores, low_res = self.backend.run(DECODER_OUTPUTS, prompt_feeds)
+        scores, low_res = self.per_prompt.run(DECODER_OUTPUTS, prompt_feeds)
         return scores, low_res
 
     def _run_image_stage(self, image_embeddings, mask_input, has_mask_input) -> dict[str, np.ndarray]:

@@ -22,10 +22,10 @@ class ModelFiles:
 
     encoder: Path | None  # None when opened without the encoder (find_model_files(with_encoder=False))
     decoder: Path | None
-    backend: str  # runs the decoder graphs
+    decoder_backend: str  # the engine that runs the decoder graphs
     decoder_image: Path | None = None
     decoder_prompt: Path | None = None
-    encoder_backend: str | None = None  # None: ``backend``; else the encoder's faster engine (backends.json)
+    encoder_backend: str | None = None  # the engine that runs the encoder; None only without an encoder
 
     @property
     def split(self) -> bool:

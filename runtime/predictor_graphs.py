@@ -58,7 +58,7 @@ def open_predictor_graphs(model, encoder, decoder, *, with_encoder: bool, backen
         graph_encoder = require_part(open_backend(encoder, backend, threads, spinning=False, lean_memory=True),
                                      "encoder", keyword="encoder")
     elif files is not None and files.encoder is not None:
-        engine = files.encoder_backend or files.backend
+        engine = files.encoder_backend
         graph_encoder = require_part(open_backend(files.encoder, engine, threads, spinning=False, lean_memory=True), "encoder")
     if graph_encoder is not None:
         check_same_model(graph_encoder.metadata, graph_decoder.metadata, "the encoder and decoder graphs")
@@ -92,12 +92,12 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
         raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
                              "re-export with `sam-edge export --decoder split` or `both`")
     if files.split and split_decoder is not False:
-        image_stage = open_backend(files.decoder_image, files.backend, threads, spinning=False)
-        prompt_stage = open_backend(files.decoder_prompt, files.backend, threads)
+        image_stage = open_backend(files.decoder_image, files.decoder_backend, threads, spinning=False)
+        prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads)
         return SplitDecoder(require_part(image_stage, "decoder_image"), require_part(prompt_stage, "decoder_prompt"))
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
-    return FullDecoder(require_part(open_backend(files.decoder, files.backend, threads), "decoder"))
+    return FullDecoder(require_part(open_backend(files.decoder, files.decoder_backend, threads), "decoder"))
 
 
 def _directory_of(files: ModelFiles) -> Path:

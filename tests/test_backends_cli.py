@@ -29,7 +29,7 @@ def test_measures_both_engines_and_the_runtime_follows_the_record(model_copy):
     assert record["threads"] == 1
     assert f"-> {faster_encoder}" in out and "wrote" in out
     files = find_model_files(model_copy)
-    assert (files.encoder_backend, files.backend) == (faster_encoder, faster_decoder)
+    assert (files.encoder_backend, files.decoder_backend) == (faster_encoder, faster_decoder)
 
 
 def test_dry_run_writes_nothing(model_copy):

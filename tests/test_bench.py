@@ -145,10 +145,10 @@ def test_bundled_model_runs_each_part_on_the_engine_segment_uses_and_names_a_ski
     messages = []
     report = run_benchmarks(model_dir, BenchSettings(quick=True, target_ms=1e6, encoder_budget_ms=1e6, scenarios=names,
                                                      measure_rss=False), progress=messages.append)
-    assert (report.model["encoder_backend"], report.model["backend"]) == (files.encoder_backend, files.backend)
+    assert (report.model["encoder_backend"], report.model["backend"]) == (files.encoder_backend, files.decoder_backend)
     assert report.model["encoder_file"] == str(files.encoder)
-    engines = (files.backend if files.encoder_backend == files.backend
-               else f"encoder on {files.encoder_backend}, decoder on {files.backend}")
+    engines = (files.decoder_backend if files.encoder_backend == files.decoder_backend
+               else f"encoder on {files.encoder_backend}, decoder on {files.decoder_backend}")
     assert messages[0].startswith(f"benchmarking {report.model['model_id']} ({engines}, ")
     table = markdown_table(report)
     reason = f"no PyTorch weights for {report.model['model_id']}: pass --checkpoint FILE"

@@ -35,7 +35,7 @@ def test_each_graph_gets_the_session_settings_of_its_role(model_dir):
     stage: no spinning pool; the per-prompt graph: onnxruntime's defaults (see OnnxRuntimeBackend)."""
     predictor = SamPredictor(model_dir, backend="onnxruntime", threads=2)
     backends = {"encoder": predictor.encoder, "image stage": predictor.decoder.image_stage,
-                "prompt stage": predictor.decoder.backend}
+                "prompt stage": predictor.decoder.per_prompt}
     options = {role: backend.session.get_session_options() for role, backend in backends.items()}
     assert {role: backend.lean_memory for role, backend in backends.items()} == {
         "encoder": True, "image stage": False, "prompt stage": False}

@@ -235,10 +235,10 @@ def test_both_formats_record_the_faster_backend_per_part_and_the_runtime_uses_it
     record["decoder_ms"] = {"onnxruntime": 1.0, "openvino": 2.0}
     (model_dir / "vit_small.backends.json").write_text(json.dumps(record))
     files = find_model_files(model_dir)
-    assert (files.encoder.suffix, files.encoder_backend, files.backend) == (".xml", "openvino", "onnxruntime")
+    assert (files.encoder.suffix, files.encoder_backend, files.decoder_backend) == (".xml", "openvino", "onnxruntime")
     assert files.decoder_prompt.suffix == ".onnx"
     predictor = SamPredictor(model_dir, threads=1)
-    assert (predictor.encoder.name, predictor.decoder.backend.name) == ("openvino", "onnxruntime")
+    assert (predictor.encoder.name, predictor.decoder.engine) == ("openvino", "onnxruntime")
     assert find_model_files(model_dir, backend="onnxruntime").encoder.suffix == ".onnx"
     (model_dir / "vit_small.backends.json").write_text("{not json")
     assert find_model_files(model_dir).encoder.suffix == ".onnx"  # unreadable record: default order

@@ -66,7 +66,7 @@ def test_a_bf16_graph_runs_in_bf16_where_the_cpu_has_it_and_in_f32_elsewhere(bf1
 def test_the_runtime_opens_a_bf16_encoder_with_fp32_decoders(bf16_model_dir, model_dir, sample_rgb):
     bf16 = SamPredictor(bf16_model_dir, backend="openvino", threads=2)  # precision: the one the directory holds
     assert bf16.encoder.metadata.precision == "bf16" and bf16.decoder.metadata.precision == "fp32"
-    assert all(stage.executed_precision() == "f32" for stage in (bf16.decoder.image_stage, bf16.decoder.backend))
+    assert all(stage.executed_precision() == "f32" for stage in (bf16.decoder.image_stage, bf16.decoder.per_prompt))
 
 
 def test_onnxruntime_sessions_pin_bf16_fast_math_off(model_dir):

@@ -148,6 +148,6 @@ def write_outputs(args, rgb, result, best, coords, labels, timings, model_id) ->
 
 def _engines(predictor) -> str:
     """'backend X', or which engine runs which part when <model>.backends.json split them."""
-    decoder = predictor.decoder.backend.name
+    decoder = predictor.decoder.engine
     encoder = predictor.encoder.name if predictor.encoder is not None else decoder
     return f"backend {decoder}" if encoder == decoder else f"encoder on {encoder}, decoder on {decoder}"
