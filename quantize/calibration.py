@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from sam_edge.quantize.recipes import DEFAULT_CALIBRATION_IMAGES, DEFAULT_GATE_IMAGES
 from sam_edge.runtime.errors import InputFileError, InvalidInputError
 from sam_edge.runtime.image_io import load_image
 from sam_edge.runtime.metadata import GraphMetadata
@@ -26,8 +27,6 @@ from sam_edge.scenes import DEFAULT_CONFIG, HeldOutBenchmark, generate_scene, tr
 
 # Training drew scene i from training_seed(i) for i < ~10^4; calibration starts far above that.
 CALIBRATION_SCENE_OFFSET = 5_000_000
-DEFAULT_CALIBRATION_IMAGES = 16
-DEFAULT_GATE_IMAGES = 8
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 

@@ -17,7 +17,8 @@ from sam_edge.quantize.apply import apply_recipe, check_backend_installed
 from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import cpu_flags, detect_isa
-from sam_edge.quantize.recipes import PRESETS, GateThresholds, Recipe, auto_candidates, missing_cpu_feature, recipe_named
+from sam_edge.quantize.recipes import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_GATE_IMAGES, DEFAULT_ROUNDS, PRESETS,
+                                       GateThresholds, Recipe, auto_candidates, missing_cpu_feature, recipe_named)
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, existing_ancestor, prepare_output_dir, staging_dir
@@ -36,10 +37,10 @@ class QuantizeOptions:
     recipe: str = "auto"
     calib_dir: Path | None = None
     gate_dir: Path | None = None
-    calib_images: int = calib.DEFAULT_CALIBRATION_IMAGES
-    gate_images: int = calib.DEFAULT_GATE_IMAGES
+    calib_images: int = DEFAULT_CALIBRATION_IMAGES
+    gate_images: int = DEFAULT_GATE_IMAGES
     miou_images: int | None = None  # None: 20 for the default model (trained on the scenes), else 0
-    rounds: int = 5
+    rounds: int = DEFAULT_ROUNDS
     force: bool = False
     threads: int | None = None
     thresholds: GateThresholds = GateThresholds()

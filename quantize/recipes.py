@@ -17,6 +17,10 @@ from dataclasses import dataclass
 from sam_edge.runtime.errors import InvalidInputError
 
 ISAS = ("avx2", "avx512_vnni", "amx", "arm64")
+# Option defaults of `sam-edge quantize` (QuantizeOptions and the CLI share them; light to import).
+DEFAULT_CALIBRATION_IMAGES = 16
+DEFAULT_GATE_IMAGES = 8
+DEFAULT_ROUNDS = 5  # timed encoder calls per graph, alternating fp32 and candidate
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
-from sam_edge.commands.argument_types import add_threads_option, model_directory
+from sam_edge.commands.argument_types import add_backend_option, add_model_option, add_threads_option
 
 
 def _argument_type(function):
@@ -70,10 +70,10 @@ def add_parser(subparsers) -> None:
                     "the official ONNX decoder in the same run; check p95 of 1-point predict <= --target-ms and the "
                     "encoder budget. Writes bench.json, bench.md and bench.png with --out.")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled model)")
+    add_model_option(source)
     source.add_argument("--random", type=_argument_type(parse_models), metavar="TYPES",
                         help="comma-separated model types exported with random weights into a cache, e.g. vit_t,vit_b")
-    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    add_backend_option(parser)
     parser.add_argument("--quick", action="store_true", help="few rounds: proves the suite works, does not judge speed")
     parser.add_argument("--target-ms", type=_argument_type(parse_target), default=50.0, metavar="MS",
                         help="p95 limit of 1-point predict (default 50)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
+from sam_edge.commands.argument_types import add_backend_option, add_model_option, add_threads_option, positive_int
 
 PROMPT_KINDS = ("point", "box", "clicks")  # == sam_edge.bench.accuracy.PROMPT_KINDS (kept here so --help imports nothing)
 
@@ -28,13 +28,13 @@ def add_parser(subparsers) -> None:
         "eval", help="score a model on the held-out benchmark (mIoU)",
         description="mIoU on the held-out benchmark (300 generated scenes): 1 point (top-scored and best of 3), "
                     "1 box, and 1 point + N correction clicks. See sam_edge.bench.accuracy for the protocol.")
-    parser.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled default model)")
+    add_model_option(parser)
     parser.add_argument("--prompts", type=parse_prompts, default=PROMPT_KINDS, metavar="KINDS",
                         help=f"comma-separated subset of {','.join(PROMPT_KINDS)} (default: all)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images (default: all 300)")
     parser.add_argument("--clicks", type=positive_int, default=4, metavar="N", help="correction clicks after the first point (default: 4)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write report.json, report.md and examples.png here")
-    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    add_backend_option(parser)
     add_threads_option(parser)
     parser.set_defaults(run=run)
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
+from sam_edge.commands.argument_types import add_backend_option, add_max_pixels_option, add_model_option, add_threads_option
 
 # (flag, type, official default, metavar, help)
 SETTINGS = (
@@ -37,17 +37,16 @@ def add_parser(subparsers) -> None:
                                    description="Masks for everything in IMAGE from a grid of point prompts, "
                                                "with segment_anything's SamAutomaticMaskGenerator settings.")
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
-    parser.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled default model)")
+    add_model_option(parser)
     group = parser.add_argument_group("generator settings (segment_anything's defaults)")
     for flag, kind, default, metavar, help_text in SETTINGS:
         group.add_argument(flag, type=kind, default=default, metavar=metavar, help=f"{help_text} (default: {default:g})")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="the records with COCO RLE masks (amg.py --convert-to-rle)")
     parser.add_argument("--masks-dir", type=Path, metavar="DIR", help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty")
     parser.add_argument("--overlay", type=Path, metavar="OUT.png", help="every mask in its own colour over the image")
-    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    add_backend_option(parser)
     add_threads_option(parser)
-    parser.add_argument("--max-pixels", type=positive_int, metavar="N",
-                        help="refuse images of more than N pixels, read from the file header before decoding (default: 50000000)")
+    add_max_pixels_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -61,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from sam_edge.runtime.amg_settings import AmgSettings
     from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
     from sam_edge.runtime.default_model import resolve_model_dir
-    from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, allow_pillow_pixels, load_image
+    from sam_edge.runtime.image_io import allow_pillow_pixels, load_image
     from sam_edge.runtime.predictor import SamPredictor
 
     kwargs = generator_kwargs(args)
     AmgSettings(**kwargs, output_mode="coco_rle")  # bad settings: one line, before the model loads
     check_outputs(args)
-    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    max_pixels = args.max_pixels
     allow_pillow_pixels(max_pixels)
     rgb = load_image(args.image, max_pixels)
     predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
+from sam_edge.commands.argument_types import add_backend_option, add_max_pixels_option, add_model_option, add_threads_option
 from sam_edge.runtime.errors import InvalidInputError, OutputPathError
 
 
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("segment", help="segment an image from point / box prompts",
                                    description="Segment IMAGE from point and box prompts (original image pixels).")
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
-    parser.add_argument("--model", type=model_directory, metavar="DIR", help="exported model directory (default: the bundled default model)")
+    add_model_option(parser)
     parser.add_argument("--point", action="append", type=parse_point, default=[], metavar="X,Y[,LABEL]",
                         help="a click; LABEL 1 = foreground (default), 0 = background; repeatable "
                              "(negative coordinates: --point -5,100 or --point=-5,100; both are refused as outside the image)")
@@ -52,24 +52,22 @@ def add_parser(subparsers) -> None:
     embedding = parser.add_mutually_exclusive_group()
     embedding.add_argument("--save-embedding", type=Path, metavar="E.npz", help="also save the image embedding")
     embedding.add_argument("--embedding", type=Path, metavar="E.npz", help="use a saved embedding instead of running the encoder")
-    parser.add_argument("--backend", choices=("onnxruntime", "openvino"), help="inference engine (default: from the model files)")
+    add_backend_option(parser)
     add_threads_option(parser)
-    parser.add_argument("--max-pixels", type=positive_int, metavar="N",
-                        help="refuse images of more than N pixels, read from the file header before decoding "
-                             "(default: 50000000)")
+    add_max_pixels_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.embedding import ImageEmbedding
-    from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, allow_pillow_pixels, load_image
+    from sam_edge.runtime.image_io import allow_pillow_pixels, load_image
     from sam_edge.runtime.predictor import SamPredictor
 
     if not args.point and args.box is None:
         raise InvalidInputError("no prompt: give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
     check_output_paths(args)
-    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else args.max_pixels
+    max_pixels = args.max_pixels
     allow_pillow_pixels(max_pixels)
     rgb = load_image(args.image, max_pixels)
     check_prompts_inside(args, rgb.shape[:2])  # before seconds of model loading and encoding
