@@ -22,9 +22,10 @@ from sam_edge.runtime.prompts import build_decoder_feeds
 ORIGINAL_SIZE = (1000, 1500)  # (H, W): masks are upscaled to 1.5 MP, as in the design's profile
 QUICK_SIZE = (500, 750)  # --quick proves the machinery works; it does not judge speed
 HOVER_PROMPTS = 100  # length of the interactive session's hover path
-REFERENCES = ("torch", "official_onnx", "official_package")
+REFERENCES = ("torch", "official_onnx", "official_package")  # loaded references; the everything scenario adds one more
 REFERENCE_LABELS = {"torch": "PyTorch eager", "official_onnx": "official ONNX decoder",
-                    "official_package": "official segment-anything"}
+                    "official_package": "official segment-anything",
+                    "official_logic": "official logic on our graphs"}  # needs no loading (bench/everything_bench.py)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,9 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
             scenario = Scenario(name, f"{REFERENCE_LABELS[reference]}: {case.what}", "decoder", 20, 1,
                                 reference=reference, compares_with=case.name)
             table[name] = (scenario, lambda ctx, c=case, f=factory: f(c, ctx))
+    from .everything_bench import everything_scenarios  # it builds on Scenario, defined above
+
+    table.update(everything_scenarios())
     return table
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.transforms import boxes_to_input_frame, to_input_frame
 
 LOW_RES_SIDE = 256
 
@@ -135,15 +136,14 @@ def build_decoder_feeds(
         if point_labels is not None:
             raise InvalidInputError("point_labels given without point_coords")
         raise InvalidInputError("empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)")
-    scale = np.array([input_size[1] / original_size[1], input_size[0] / original_size[0]])
     parts_coords, parts_labels = [], []
     if point_coords is not None:
         coords, labels = check_points(point_coords, point_labels, original_size, batched)
-        parts_coords.append(coords * scale)
+        parts_coords.append(to_input_frame(coords, original_size, input_size))
         parts_labels.append(labels)
     if boxes is not None:
         box_array = check_boxes(boxes, original_size, batched)
-        parts_coords.append(box_array.reshape(-1, 2, 2) * scale)
+        parts_coords.append(boxes_to_input_frame(box_array, original_size, input_size).reshape(-1, 2, 2))
         parts_labels.append(np.tile([2.0, 3.0], (box_array.shape[0], 1)))
     batch = _common_batch(parts_coords)
     if boxes is None:
