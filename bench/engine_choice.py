@@ -30,7 +30,7 @@ def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = Non
     for backend in engines_with_fp32_encoder(model_dir):
         progress(f"  timing {backend}: encoder and 1-point predict ({rounds} rounds each)")
         predictor = SamPredictor(model_dir, backend=backend, threads=threads, precision="fp32")
-        encoder_ms[backend] = median_ms(lambda: predictor.encode(rgb), rounds)
+        encoder_ms[backend] = median_ms(lambda p=predictor: p.encode(rgb), rounds)
         predictor.set_image_embedding(predictor.encode(rgb))
-        decoder_ms[backend] = median_ms(lambda: predictor.predict(*point), max(rounds, 10))
+        decoder_ms[backend] = median_ms(lambda p=predictor: p.predict(*point), max(rounds, 10))
     return BackendChoice(encoder_ms, decoder_ms, threads, cpu_model())

@@ -56,7 +56,7 @@ def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed:
     samples: list[list[float]] = [[], []]
     for _ in range(rounds):
         for run, times in zip(runners, samples):
-            times.append(time_once(lambda: run(feed)) * 1e3)
+            times.append(time_once(lambda run=run: run(feed)) * 1e3)
     return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))
 
 
