@@ -16,17 +16,19 @@ Pixel values are mapped to uint8 as follows:
 Files and PIL images have their EXIF orientation applied (``ImageOps.exif_transpose``), so the
 array is upright as a viewer shows it; ``original_size`` downstream is this array's (H, W).
 The pixel count is checked against ``max_pixels`` from the header, before any pixel is decoded;
-that check replaces Pillow's DecompressionBombWarning, which is not printed.
+that check replaces Pillow's DecompressionBombWarning. Pillow's warnings while reading (a tag it
+skipped, corrupt EXIF) are not shown: the result is the image Pillow decoded, or one InvalidInputError.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
 import warnings
 import zlib
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -63,10 +65,12 @@ def load_image(image: ImageLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 1):
         raise InvalidInputError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
     if isinstance(image, (str, os.PathLike)):
-        return _load_file(os.fspath(image), max_pixels)
+        with _pillow_warnings_silenced():
+            return _load_file(os.fspath(image), max_pixels)
     if isinstance(image, Image.Image):
         name = getattr(image, "filename", "") or "the PIL image"
-        return _load_pil(image, name, max_pixels)
+        with _pillow_warnings_silenced():
+            return _load_pil(image, name, max_pixels)
     if isinstance(image, np.ndarray):
         if image.ndim in (2, 3):
             _check_pixels(image.shape[:2], max_pixels, "the array")
@@ -105,9 +109,9 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
         return array.astype(np.uint8) * np.uint8(255)
     if dtype == np.uint16:
         return np.rint(array / 257.0).astype(np.uint8)
-    if np.issubdtype(dtype, np.floating):
+    if dtype.kind == "f":
         return _float_to_uint8(array)
-    if np.issubdtype(dtype, np.integer):
+    if dtype.kind in "iu":  # not np.issubdtype(.., np.integer): timedelta64 is one
         lo, hi = int(array.min()), int(array.max())
         if lo < 0 or hi > 255:
             raise InvalidInputError(
@@ -161,13 +165,19 @@ def allow_pillow_pixels(max_pixels: int | None) -> None:
         Image.MAX_IMAGE_PIXELS = max_pixels
 
 
+@contextlib.contextmanager
+def _pillow_warnings_silenced() -> Iterator[None]:
+    """Drop the warnings Pillow's own modules raise (see the module docstring); others pass."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+        yield
+
+
 def _load_file(path: str, max_pixels: int | None) -> np.ndarray:
     """Open ``path`` lazily, check its header size, then decode it to RGB."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # max_pixels is the check
-        image = _open_file(path, max_pixels)
-        with image:
-            return _load_pil(image, repr(path), max_pixels)
+    image = _open_file(path, max_pixels)
+    with image:
+        return _load_pil(image, repr(path), max_pixels)
 
 
 def _open_file(path: str, max_pixels: int | None) -> Image.Image:

@@ -42,4 +42,16 @@ def encoded_images() -> dict[str, bytes]:
             images[mode].save(buffer, format=fmt)
             encoded[f"{mode}.{fmt}"] = buffer.getvalue()
     encoded["huge-header.png"] = png_header_bytes(20000, 10000)
+    encoded["damaged-deflate.tiff"] = damaged_deflate_tiff()
     return encoded
+
+
+def damaged_deflate_tiff() -> bytes:
+    """A deflate-compressed TIFF with a garbled header region: libtiff prints its own error line to stderr."""
+    rgb = (np.arange(16 * 16 * 3) % 251).astype(np.uint8).reshape(16, 16, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="TIFF", compression="tiff_deflate")
+    data = bytearray(buffer.getvalue())
+    for index in range(8, 40):
+        data[index] ^= 0x5A
+    return bytes(data)

@@ -5,6 +5,8 @@ coordinates, --model given a file, --max-pixels. Each bad input: exit 2, one std
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from PIL import Image
 
 from cli_runner import run_cli
-from image_files import png_header_only
+from image_files import damaged_deflate_tiff, png_header_only
 from sam_edge.cli import build_parser
 from sam_edge.commands import argument_types
 from sam_edge.commands.parser import StoreOnce, pop_notes
@@ -147,3 +149,14 @@ def test_max_pixels_is_passed_to_the_loader(tmp_path, monkeypatch):
         assert "is corrupt or truncated" in line  # past the size checks: only the missing pixel data is left
     assert one_error_line(["segment", SAMPLE, "--point", "1,2", "--max-pixels", "0"], "segment").endswith(
         "argument --max-pixels: expected an integer >= 1; got '0' (see sam-edge segment --help)")
+
+
+def test_a_damaged_tiff_is_one_line_although_libtiff_prints_its_own(tmp_path):
+    damaged = tmp_path / "damaged.tif"
+    damaged.write_bytes(damaged_deflate_tiff())  # libtiff writes "ZIPDecode: Decoding error ..." to fd 2
+    done = subprocess.run([sys.executable, "-m", "sam_edge", "segment", str(damaged), "--point", "1,1"],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.splitlines() == [
+        f"sam-edge segment: error: image file {str(damaged)!r} is corrupt or truncated (OSError: decoder error -2); "
+        "give a complete image file Pillow can decode (PNG, JPEG, TIFF, BMP, WebP, ...)"]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -69,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths(args)
     max_pixels = args.max_pixels
     allow_pillow_pixels(max_pixels)
-    rgb = load_image(args.image, max_pixels)
+    with native_stderr_silenced():
+        rgb = load_image(args.image, max_pixels)
     check_prompts_inside(args, rgb.shape[:2])  # before seconds of model loading and encoding
     model_dir = resolve_model_dir(args.model)
     predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads, max_pixels=max_pixels,
@@ -110,6 +115,21 @@ def check_output_paths(args: argparse.Namespace) -> None:
         if path is not None and path.is_dir():
             flag = "--" + option.replace("_", "-")
             raise OutputPathError(f"{flag} {path} is a directory; expected the path of a file to write")
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Route file descriptor 2 to /dev/null: libtiff inside Pillow prints its own lines for a damaged
+    TIFF, and a bad image must cost the user one line (the InvalidInputError printed afterwards)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def check_prompts_inside(args: argparse.Namespace, original_size: tuple[int, int]) -> None:
