@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sam_edge.commands.everything_cmd import METADATA_HEADER
-from sam_edge.runtime.atomic_write import atomic_output, check_output_dir, prepare_output_dir
+from sam_edge.runtime.atomic_write import atomic_output, check_output_dir, prepare_output_dir, staging_dir
 from sam_edge.runtime.errors import OutputPathError
 from sam_edge.runtime.mask_stats import decode_rle
 
@@ -64,8 +62,7 @@ def write_masks_dir(directory: Path, records: list[dict]) -> None:
     from PIL import Image
 
     parent = prepare_output_dir(directory.absolute().parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=parent))
-    try:
+    with staging_dir(parent, directory.name) as staging:
         for index, record in enumerate(records):
             mask = decode_rle(record["segmentation"])
             Image.fromarray(mask.astype(np.uint8) * 255).save(staging / f"{index}.png", format="PNG")
@@ -75,8 +72,6 @@ def write_masks_dir(directory: Path, records: list[dict]) -> None:
         if directory.is_dir():
             directory.rmdir()  # checked empty before the run
         os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:
