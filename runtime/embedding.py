@@ -7,7 +7,10 @@ run on one machine and the decoder on another (as SAM's web demo does).
 from __future__ import annotations
 
 import hashlib
+import lzma
+import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,13 @@ from sam_edge.runtime.atomic_write import atomic_output
 from sam_edge.runtime.errors import InputFileError, InvalidInputError
 
 EMBEDDING_FORMAT_VERSION = 1
+# An embedding file is a few MB (vit_h: 4 MiB); a member unpacking to more is refused before it is read.
+_MAX_FIELD_BYTES = 256 << 20
+# What reading a damaged or foreign .npz raises: zipfile's own errors, its decompressors' (zlib, lzma,
+# bz2 as OSError), an encrypted member (RuntimeError), an unknown compression (NotImplementedError),
+# numpy's header parsing (ValueError, struct.error) and a header claiming an absurd shape (MemoryError).
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError,
+               NotImplementedError, RuntimeError, struct.error, OverflowError, MemoryError)
 
 
 @dataclass(frozen=True)
@@ -56,29 +66,44 @@ class ImageEmbedding:
         path = Path(path)
         if not path.is_file():
             raise InputFileError(f"embedding file {path} {'is not a file' if path.exists() else 'does not exist'}; expected an .npz written by save")
-        try:
-            data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("a single array, not an .npz archive")
-            with data:
-                fields = {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-            raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({error})") from None
+        fields = _read_npz_fields(path)
         required = ("embeddings", "original_size", "input_size", "model_id", "model_type")
         missing = [key for key in required if key not in fields]
         if missing:
             raise InvalidInputError(f"{path} lacks {', '.join(missing)}; expected a file written by save_embedding / --save-embedding")
         embedding = fields["embeddings"]
-        if embedding.dtype != np.float32 or embedding.ndim != 4 or embedding.shape[0] != 1:
+        if embedding.dtype != np.float32 or embedding.ndim != 4 or embedding.shape[0] != 1 or 0 in embedding.shape:
             raise InvalidInputError(f"{path}: embeddings must be float32 [1, C, h, w]; got {embedding.dtype} {embedding.shape}")
+        if not np.isfinite(embedding).all():
+            raise InvalidInputError(f"{path}: embeddings contain NaN or inf; an encoder never writes those")
         for key in ("original_size", "input_size"):
             size = fields[key]
             if size.shape != (2,) or size.dtype.kind not in "iu" or (size < 1).any():
-                raise InvalidInputError(f"{path}: {key} must be two positive integers (H, W); got {size.tolist()}")
+                got = size.tolist() if size.size <= 4 else f"a {size.dtype} array of shape {size.shape}"
+                raise InvalidInputError(f"{path}: {key} must be two positive integers (H, W); got {got}")
+        for key in ("model_id", "model_type"):
+            if fields[key].dtype.kind != "U" or fields[key].ndim != 0:
+                raise InvalidInputError(f"{path}: {key} must be a string; got a {fields[key].dtype} array of shape {fields[key].shape}")
         return ImageEmbedding(
             embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
             str(fields["model_id"]), str(fields["model_type"]),
         )
+
+
+def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz at ``path`` (no pickles); anything else is one InvalidInputError."""
+    try:
+        data = np.load(path, allow_pickle=False)  # an .npz is opened lazily: no member is read yet
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with data:
+            too_large = [info.filename for info in data.zip.infolist() if info.file_size > _MAX_FIELD_BYTES]
+            if too_large:
+                raise ValueError(f"{too_large[0]} unpacks to more than {_MAX_FIELD_BYTES >> 20} MiB")
+            return {key: data[key] for key in data.files}
+    except _UNREADABLE as error:
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
+        raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({reason})") from None
 
 
 def image_key(rgb: np.ndarray, model_id: str) -> str:

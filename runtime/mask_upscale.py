@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS
 from sam_edge.runtime.transforms import mask_upscale_matrices
 
 # Output lines per block: small enough that a block reads ~10 input lines, large enough that the
@@ -55,6 +56,20 @@ def _reach(matrix: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return read, first.astype(np.int64), stop.astype(np.int64)
 
 
+def _check_output_pixels(output_size: tuple[int, int], original_size: tuple[int, int]) -> None:
+    """A requested frame may be as large as the image or DEFAULT_MAX_PIXELS, whichever is larger.
+
+    Beyond that (e.g. mask_size=(10**9, 10**9)) the resampling maps alone would take gigabytes.
+    """
+    limit = max(int(original_size[0]) * int(original_size[1]), DEFAULT_MAX_PIXELS)
+    pixels = int(output_size[0]) * int(output_size[1])
+    if pixels > limit:
+        raise InvalidInputError(
+            f"mask size {int(output_size[0])}x{int(output_size[1])} is {pixels:,} pixels, above the limit of {limit:,} "
+            f"(the image's or {DEFAULT_MAX_PIXELS:,} pixels, whichever is larger); ask for a smaller mask_size"
+        )
+
+
 class MaskUpscaler:
     """Resamples [..., 256, 256] low-res logits to [..., H, W] for one image's geometry.
 
@@ -68,6 +83,7 @@ class MaskUpscaler:
         output_size = tuple(output_size) if output_size is not None else tuple(original_size)
         if len(output_size) != 2 or min(output_size) < 1:
             raise InvalidInputError(f"output size must be (height, width) with both >= 1; got {output_size}")
+        _check_output_pixels(output_size, original_size)
         rows, cols = mask_upscale_matrices(output_size, input_size, image_size, low_res_size)
         self.output_size = (int(output_size[0]), int(output_size[1]))
         self.low_res_size = low_res_size

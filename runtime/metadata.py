@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 from sam_edge.runtime.errors import ModelFileError, ModelMismatchError
@@ -14,6 +15,9 @@ from sam_edge.runtime.errors import ModelFileError, ModelMismatchError
 METADATA_KEY = "sam_edge"
 FORMAT_VERSION = 1
 PARTS = ("encoder", "decoder", "decoder_official", "decoder_image", "decoder_prompt")
+_TEXT_FIELDS = ("model_type", "model_id", "part", "precision", "recipe", "exporter", "checkpoint_sha256")
+_COUNT_FIELDS = ("image_size", "opset", "format_version")  # integers >= 1
+_REEXPORT = "re-export the model with sam-edge export"
 
 
 @dataclass(frozen=True)
@@ -46,17 +50,49 @@ class GraphMetadata:
 
     @staticmethod
     def from_json(text: str, source: str) -> "GraphMetadata":
-        """Parse the record; ``source`` names the file in error messages."""
+        """Parse and check the record; ``source`` names the file in error messages (ModelFileError)."""
         try:
             record = json.loads(text)
-            known = {f.name for f in dataclasses.fields(GraphMetadata)}
-            record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in known}
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5000-digit number, [[[[... nesting
+            raise ModelFileError(f"{source}: unreadable sam_edge metadata ({str(error)[:120]}); {_REEXPORT}") from None
+        if not isinstance(record, dict):
+            raise ModelFileError(f"{source}: sam_edge metadata must be a JSON object, got a {type(record).__name__}; {_REEXPORT}")
+        known = {f.name for f in dataclasses.fields(GraphMetadata)}
+        record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in known}
+        try:
             metadata = GraphMetadata(**record)
-        except (json.JSONDecodeError, TypeError) as error:
-            raise ModelFileError(f"{source}: unreadable sam_edge metadata ({error}); re-export the model with sam-edge export") from None
+        except TypeError:  # a field without default is missing
+            missing = [name for name in ("model_type", "model_id", "part") if name not in record]
+            raise ModelFileError(f"{source}: sam_edge metadata lacks {', '.join(missing)}; {_REEXPORT}") from None
+        malformed = _malformed_fields(metadata)
+        if malformed:
+            raise ModelFileError(f"{source}: sam_edge metadata has malformed {', '.join(malformed)}; {_REEXPORT}")
         if metadata.part not in PARTS:
-            raise ModelFileError(f"{source}: metadata part {metadata.part!r} is not one of {PARTS}")
+            raise ModelFileError(f"{source}: metadata part {metadata.part[:40]!r} is not one of {PARTS}")
         return metadata
+
+
+def _malformed_fields(metadata: GraphMetadata) -> list[str]:
+    """Names of the fields whose value has the wrong type or range (the runtime computes with them)."""
+    bad = [name for name in _TEXT_FIELDS if not isinstance(getattr(metadata, name), str)]
+    bad += [name for name in _COUNT_FIELDS if not _is_number(getattr(metadata, name), integer=True, positive=True)]
+    bad += [name for name in ("spec", "extra") if not isinstance(getattr(metadata, name), dict)]
+    if not isinstance(metadata.normalization_in_graph, bool):
+        bad.append("normalization_in_graph")
+    for name, count, integer, positive in (("embedding_shape", 4, True, True), ("pixel_mean", 3, False, False),
+                                           ("pixel_std", 3, False, True)):
+        values = getattr(metadata, name)
+        if not (isinstance(values, tuple) and len(values) == count
+                and all(_is_number(value, integer, positive) for value in values)):
+            bad.append(name)
+    return bad
+
+
+def _is_number(value, integer: bool, positive: bool) -> bool:
+    """A finite int (or float unless ``integer``), > 0 if ``positive``; bools are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        return False
+    return math.isfinite(value) and (value > 0 or not positive)
 
 
 def check_same_model(first: GraphMetadata, second: GraphMetadata, what: str) -> None:

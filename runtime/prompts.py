@@ -17,6 +17,9 @@ from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.transforms import boxes_to_input_frame, to_input_frame
 
 LOW_RES_SIDE = 256
+# mask_input logits beyond this are refused: predict returns logits within about +-100, and values near
+# float32's limit (3.4e38) overflow the decoder's sums into NaN scores.
+MAX_MASK_LOGIT = 1e6
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,11 @@ def _as_float_array(value, name: str, shape_text: str) -> np.ndarray:
         if array.dtype.kind not in "buifO":  # complex, strings, bytes, records: never coordinates
             raise TypeError(array.dtype)
         array = array.astype(np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a Python int beyond float64 (10**400)
         got = f"a {value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
         raise InvalidInputError(f"{name} must be real numbers, shaped {shape_text}; got {got}") from None
     if not np.all(np.isfinite(array)):
-        raise InvalidInputError(f"{name} contains NaN or inf; expected finite pixel coordinates")
+        raise InvalidInputError(f"{name} contains NaN or inf; expected finite numbers")
     return array
 
 
@@ -110,7 +113,11 @@ def _check_inside(coords: np.ndarray, original_size: tuple[int, int], name: str)
 
 def check_mask_input(mask_input, batch: int) -> np.ndarray:
     """Previous low-res logits [256, 256], [1, 256, 256] or [B, 1, 256, 256] -> [B, 1, 256, 256] float32."""
-    array = _as_float_array(mask_input, "mask_input", "[1, 256, 256]").astype(np.float32)
+    array = _as_float_array(mask_input, "mask_input", "[1, 256, 256]")
+    if array.size and np.abs(array).max() > MAX_MASK_LOGIT:
+        raise InvalidInputError(f"mask_input holds logits up to {np.abs(array).max():.3g} in magnitude; expected low-res "
+                                f"logits within +-{MAX_MASK_LOGIT:g} (predict returns them within about +-100)")
+    array = array.astype(np.float32)
     if array.shape[-2:] != (LOW_RES_SIDE, LOW_RES_SIDE) or array.ndim > 4:
         raise InvalidInputError(
             f"mask_input must be low-res logits shaped [1, 256, 256] (as returned by predict); got {array.shape}"

@@ -32,9 +32,10 @@ def preprocess_shape(height: int, width: int, long_side: int) -> tuple[int, int]
     Same arithmetic as ``ResizeLongestSide.get_preprocess_shape``:
     scale = long_side / max(h, w); new = int(old * scale + 0.5).
     """
-    if min(height, width) < 1 or long_side < 1:
+    sides = (height, width, long_side)
+    if not all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) for side in sides) or min(sides) < 1:
         raise InvalidInputError(
-            f"sizes must be positive, got height={height}, width={width}, long_side={long_side}"
+            f"sizes must be positive integers, got height={height!r}, width={width!r}, long_side={long_side!r}"
         )
     scale = long_side * 1.0 / max(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
