@@ -5,9 +5,11 @@ The same constructor arguments, defaults, records and filters as segment_anythin
 
 - prompts go to the decoder ``points_per_batch`` at a time and come back as low-res logits only;
 - the predicted-IoU filter runs on the decoder's scores, before anything is upscaled;
-- each remaining mask is upscaled only inside the window that holds every logit above
-  ``mask_threshold - stability_score_offset`` (exact: outside it the upscaled logits are below);
-  its stability score, box and mask come from that window, so they equal the full-frame ones;
+- with a stability filter, each remaining mask is upscaled only inside the window that holds every
+  logit above ``mask_threshold - stability_score_offset`` (exact: outside it the upscaled logits are
+  below); its stability score, box and mask come from that window, so they equal the full-frame ones;
+- without one (``stability_score_thresh=0``) only the box decides before NMS: it is found exactly from
+  bands along the window's edges (runtime/deferred_masks.py), and only NMS survivors are upscaled;
 - crop-edge and NMS filters run on those boxes; only the survivors are run-length encoded (from
   their window) or, for ``output_mode="binary_mask"``, pasted into a full-frame array.
 
@@ -25,12 +27,16 @@ from sam_edge.runtime.amg_grid import crop_boxes, near_crop_edge
 from sam_edge.runtime.amg_masks import FilterCounts, MaskSet, mask_records, window_set
 from sam_edge.runtime.amg_settings import AmgSettings
 from sam_edge.runtime.box_nms import box_area, nms
+from sam_edge.runtime.deferred_masks import PendingMask, band_boxes, materialize, pending_masks
 from sam_edge.runtime.image_io import load_image
 from sam_edge.runtime.mask_windows import upscale_windowed
 from sam_edge.runtime.predictor import SamPredictor
 
 MASK_THRESHOLD = 0.0  # segment_anything's Sam.mask_threshold: a pixel is in the mask when its logit > 0
 
+# Low-res logits that candidates waiting for NMS may hold per crop (with stability_score_thresh = 0);
+# beyond it they are upscaled at once (the same records, more work).
+PENDING_BYTES = 512 * 2**20
 Progress = Callable[[int, int], None]  # (prompts decoded so far, prompts in all crops)
 
 
@@ -104,11 +110,21 @@ class SamAutomaticMaskGenerator:
         for start in range(0, len(points), batch):
             parts.append(self._process_batch(points[start:start + batch], crop_box, rgb.shape[:2], upscaler, counts))
             tracker.advance(len(points[start:start + batch]))
+            if sum(pending_bytes(part) for part in parts) > PENDING_BYTES:
+                parts = [self._materialized(part, upscaler) for part in parts]
         self.predictor.reset_image()
         data = MaskSet.concatenate(parts)
         keep = nms(data.boxes, data.iou_preds, self.settings.box_nms_thresh)
         counts.remove("box_nms_thresh", len(data) - len(keep))
-        return data.take(keep).uncropped(crop_box, rgb.shape[:2])
+        return self._materialized(data.take(keep), upscaler).uncropped(crop_box, rgb.shape[:2])
+
+    def _materialized(self, data: MaskSet, upscaler) -> MaskSet:
+        """``data`` with every PendingMask replaced by its mask and stability score (boxes are already exact)."""
+        for i, mask in enumerate(data.masks):
+            if isinstance(mask, PendingMask):
+                result = materialize(upscaler, mask, MASK_THRESHOLD, self.settings.stability_score_offset)
+                data.masks[i], data.stability[i] = result.mask, result.stability
+        return data
 
     def _process_batch(self, points: np.ndarray, crop_box: list[int], image_size: tuple[int, int], upscaler,
                        counts: FilterCounts) -> MaskSet:
@@ -123,13 +139,19 @@ class SamAutomaticMaskGenerator:
         if settings.pred_iou_thresh > 0.0:
             keep = scores > settings.pred_iou_thresh
             counts.remove("pred_iou_thresh", np.count_nonzero(~keep))
-        results = upscale_windowed(upscaler, low_res[keep], MASK_THRESHOLD, settings.stability_score_offset)
-        data = window_set([r.mask for r in results], [r.box for r in results], scores[keep],
-                          [r.stability for r in results], points[keep])
-        if settings.stability_score_thresh > 0.0:
+        low_res, scores, points = low_res[keep], scores[keep], points[keep]
+        offset = settings.stability_score_offset
+        if settings.stability_score_thresh > 0.0:  # stability decides now: every candidate in its window
+            results = upscale_windowed(upscaler, low_res, MASK_THRESHOLD, offset)
+            data = window_set([r.mask for r in results], [r.box for r in results], scores,
+                              [r.stability for r in results], points)
             stable = data.stability >= settings.stability_score_thresh
             counts.remove("stability_score_thresh", np.count_nonzero(~stable))
             data = data.take(stable)
+        else:  # only the box decides before NMS: exact boxes from edge bands, the rest for survivors
+            pending = pending_masks(upscaler, low_res, MASK_THRESHOLD, offset)
+            boxes = band_boxes(upscaler, low_res, pending, MASK_THRESHOLD)
+            data = window_set(pending, boxes, scores, np.full(len(pending), np.nan, np.float32), points)
         x0, y0 = crop_box[0], crop_box[1]
         edge = near_crop_edge(data.boxes + np.array([x0, y0, x0, y0]), crop_box, image_size)
         counts.remove("crop_edge", np.count_nonzero(edge))
@@ -146,3 +168,7 @@ class _Tracker:
         self.done += prompts
         if self.progress is not None:
             self.progress(self.done, self.total)
+
+
+def pending_bytes(data: MaskSet) -> int:
+    return sum(mask.nbytes for mask in data.masks if isinstance(mask, PendingMask))

@@ -143,25 +143,43 @@ class MaskUpscaler:
         windows[~(windows[:, 1] > windows[:, 0]) | ~(windows[:, 3] > windows[:, 2])] = 0
         return windows
 
-    def window_logits(self, low_res: np.ndarray, window) -> np.ndarray:
-        """float32 [y1 - y0, x1 - x0]: ``logits(low_res)[y0:y1, x0:x1]`` of one [L, L] mask, computing only
-        the row and column blocks that meet the window (``window`` = (y0, y1, x0, x1), half-open)."""
+    def window_inputs(self, window) -> tuple[int, int, int, int]:
+        """(r0, r1, c0, c1): the low-res rows [r0, r1) and columns [c0, c1) that ``window_logits`` reads
+        for ``window`` (y0, y1, x0, x1); (0, 0, 0, 0) for an empty window."""
+        y0, y1, x0, x1 = (int(v) for v in window)
+        if y1 <= y0 or x1 <= x0:
+            return (0, 0, 0, 0)
+        row_blocks, col_blocks = self._blocks_meeting(y0, y1, x0, x1)
+        return (min(b.first for b in row_blocks), max(b.last for b in row_blocks),
+                min(b.first for b in col_blocks), max(b.last for b in col_blocks))
+
+    def window_logits(self, low_res: np.ndarray, window, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """float32 [y1 - y0, x1 - x0]: ``logits(low_res)[y0:y1, x0:x1]`` of one mask, computing only
+        the row and column blocks that meet the window (``window`` = (y0, y1, x0, x1), half-open).
+
+        ``low_res`` is the [L, L] logits, or the part of them from low-res row / column ``origin`` on
+        that holds ``window_inputs(window)``; the values are the same bit for bit.
+        """
         y0, y1, x0, x1 = (int(v) for v in window)
         if y1 <= y0 or x1 <= x0:
             return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), dtype=np.float32)
-        row_blocks = self._row_blocks[y0 // BLOCK_LINES:(y1 - 1) // BLOCK_LINES + 1]
-        col_blocks = self._col_blocks[x0 // BLOCK_LINES:(x1 - 1) // BLOCK_LINES + 1]
+        row_blocks, col_blocks = self._blocks_meeting(y0, y1, x0, x1)
         first, last = min(b.first for b in row_blocks), max(b.last for b in row_blocks)
         left, right = col_blocks[0].start, col_blocks[-1].stop
+        rows = low_res[first - origin[0]:last - origin[0]]
         across = np.empty((last - first, right - left), dtype=np.float32)
         for block in col_blocks:
-            np.matmul(low_res[first:last, block.first:block.last], block.weights.T,
+            np.matmul(rows[:, block.first - origin[1]:block.last - origin[1]], block.weights.T,
                       out=across[:, block.start - left:block.stop - left])
         top = row_blocks[0].start
         out = np.empty((row_blocks[-1].stop - top, right - left), dtype=np.float32)
         for block in row_blocks:
             np.matmul(block.weights, across[block.first - first:block.last - first], out=out[block.start - top:block.stop - top])
         return out[y0 - top:y1 - top, x0 - left:x1 - left]
+
+    def _blocks_meeting(self, y0: int, y1: int, x0: int, x1: int) -> tuple[list[_Block], list[_Block]]:
+        return (self._row_blocks[y0 // BLOCK_LINES:(y1 - 1) // BLOCK_LINES + 1],
+                self._col_blocks[x0 // BLOCK_LINES:(x1 - 1) // BLOCK_LINES + 1])
 
     def _columns(self, low_res: np.ndarray) -> np.ndarray:
         """First pass: [..., L, L] -> [..., L, W] (the smaller intermediate: W work on L rows, not H)."""

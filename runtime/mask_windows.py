@@ -99,6 +99,24 @@ class WindowedResult:
     box: list[int]  # XYXY inclusive, the upscaler's frame
 
 
+def stats_windows(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float, offset: float) -> np.ndarray:
+    """int64 [M, 4] (y0, y1, x0, x1): per mask the window holding every upscaled logit > threshold - |offset|."""
+    return upscaler.outer_windows(low_res, threshold - abs(offset) - WINDOW_MARGIN)
+
+
+def window_result(upscaler: MaskUpscaler, low_res: np.ndarray, window, threshold: float, offset: float,
+                  origin: tuple[int, int] = (0, 0)) -> WindowedResult:
+    """Mask, stability and box of one mask from its logits inside ``window`` (a ``stats_windows`` row);
+    ``low_res`` and ``origin`` as ``MaskUpscaler.window_logits`` takes them."""
+    logits = upscaler.window_logits(low_res, window, origin)
+    inter = np.float32(np.count_nonzero(logits > threshold + offset))
+    union = np.float32(np.count_nonzero(logits > threshold - offset))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stability = np.float32(inter / union)
+    mask = WindowMask(logits > threshold, int(window[0]), int(window[2]), upscaler.output_size).tight()
+    return WindowedResult(mask, stability, mask.box_xyxy())
+
+
 def upscale_windowed(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float, offset: float) -> list[WindowedResult]:
     """Masks, stability scores and boxes of low-res logits [M, L, L], upscaling each only in its window.
 
@@ -108,14 +126,5 @@ def upscale_windowed(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: flo
     those of the whole frame. A mask with no logit > threshold - offset has stability NaN (0 / 0), as
     in the official code.
     """
-    windows = upscaler.outer_windows(low_res, threshold - abs(offset) - WINDOW_MARGIN)
-    results = []
-    for logits_low, window in zip(low_res, windows):
-        logits = upscaler.window_logits(logits_low, window)
-        inter = np.float32(np.count_nonzero(logits > threshold + offset))
-        union = np.float32(np.count_nonzero(logits > threshold - offset))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            stability = np.float32(inter / union)
-        mask = WindowMask(logits > threshold, int(window[0]), int(window[2]), upscaler.output_size).tight()
-        results.append(WindowedResult(mask, stability, mask.box_xyxy()))
-    return results
+    windows = stats_windows(upscaler, low_res, threshold, offset)
+    return [window_result(upscaler, logits, window, threshold, offset) for logits, window in zip(low_res, windows)]

@@ -160,3 +160,20 @@ def test_small_regions_in_the_window_equal_the_full_frame_clean_up():
         cleaned, changed = remove_small_regions(WindowMask.from_full_frame(full), area)
         np.testing.assert_array_equal(cleaned.full_frame(), expected, err_msg=f"trial {trial}")
         assert changed == expected_changed
+
+
+@pytest.mark.parametrize("size", [(480, 640), (1000, 1500), (37, 1200)])
+def test_band_boxes_are_the_full_frame_boxes_and_pending_masks_the_full_ones(size):
+    from sam_edge.runtime.deferred_masks import band_boxes, materialize, pending_masks
+
+    upscaler = MaskUpscaler(size, preprocess_shape(*size, 1024), 1024)
+    low_res = blobs(np.random.default_rng(5), 10)
+    low_res[0] = -5.0
+    low_res[1] = np.where(np.arange(256)[None, :] < 3, 0.01, -3.0)  # a sliver at the left edge
+    pending = pending_masks(upscaler, low_res, 0.0, 1.0)
+    boxes = band_boxes(upscaler, low_res, pending, 0.0)
+    for box, result, waiting in zip(boxes, upscale_windowed(upscaler, low_res, 0.0, 1.0), pending):
+        assert box.tolist() == result.box
+        late = materialize(upscaler, waiting, 0.0, 1.0)
+        np.testing.assert_array_equal(late.mask.full_frame(), result.mask.full_frame())
+        np.testing.assert_equal(late.stability, result.stability)
