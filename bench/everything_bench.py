@@ -64,7 +64,8 @@ def everything_scenarios() -> dict:
     labels = {"official_logic": "official generator logic on sam-edge's graphs",
               "torch": "official generator logic on PyTorch eager (same weights)",
               "official_package": "official segment-anything generator"}
-    for reference, prepare in (("official_logic", _official_logic), ("torch", _torch), ("official_package", _official_package)):
+    references = (("official_logic", _official_logic), ("torch", _torch), ("official_package", _official_package))
+    for reference, prepare in references:
         name = f"{reference}:{EVERYTHING}"
         table[name] = (Scenario(name, f"{labels[reference]}: {what}", "end_to_end", 3, 1, warmup=1,
                                 reference=reference, compares_with=EVERYTHING), prepare)

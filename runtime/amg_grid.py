@@ -54,13 +54,15 @@ def check_point_grids(grids) -> list[np.ndarray]:
         raise InvalidInputError("point_grids is empty; give one [N, 2] grid per crop layer (layer 0 first)")
     for layer, grid in enumerate(arrays):
         if grid.ndim != 2 or grid.shape[1] != 2 or not 1 <= grid.shape[0] <= MAX_GRID_POINTS:
-            raise InvalidInputError(f"point grid {layer} must be [N, 2] with 1 <= N <= {MAX_GRID_POINTS}; got shape {grid.shape}")
+            raise InvalidInputError(f"point grid {layer} must be [N, 2] with 1 <= N <= {MAX_GRID_POINTS}; "
+                                    f"got shape {grid.shape}")
         if not np.isfinite(grid).all() or (grid < 0).any() or (grid > 1).any():
             raise InvalidInputError(f"point grid {layer} must hold (x, y) normalised to [0, 1] of the crop")
     return arrays
 
 
-def crop_boxes(image_size: tuple[int, int], crop_n_layers: int, overlap_ratio: float) -> tuple[list[list[int]], list[int]]:
+def crop_boxes(image_size: tuple[int, int], crop_n_layers: int,
+               overlap_ratio: float) -> tuple[list[list[int]], list[int]]:
     """(boxes [x0, y0, x1, y1], layer of each): the whole image, then (2**i)**2 overlapping crops in layer i.
 
     Refused (one line) when a layer's crops would not tile the image (overlap as large as a crop).

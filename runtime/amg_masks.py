@@ -40,7 +40,8 @@ class MaskSet:
     def concatenate(parts: list["MaskSet"]) -> "MaskSet":
         if not parts:
             return MaskSet()
-        arrays = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(MaskSet) if f.name != "masks"}
+        names = [f.name for f in fields(MaskSet) if f.name != "masks"]
+        arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in names}
         return MaskSet([m for p in parts for m in p.masks], **arrays)
 
     def uncropped(self, crop_box, image_size: tuple[int, int]) -> "MaskSet":
@@ -74,7 +75,7 @@ class FilterCounts:
         return self.candidates - sum(self.removed.values())
 
     def summary(self) -> str:
-        """'N candidate masks (P prompts x 3); removed: F1 A, F2 B, ...; kept K' (filters that removed none are left out)."""
+        """'N candidate masks; removed by F1 A, F2 B, ...; kept K' (filters that removed none left out)."""
         removed = ", ".join(f"{FILTER_TEXT[name]} {count}" for name, count in self.removed.items() if count)
         return f"{self.candidates} candidate masks; removed by {removed or 'no filter'}; kept {self.kept}"
 

@@ -82,7 +82,8 @@ class SamAutomaticMaskGenerator:
         self.last_counts = counts = FilterCounts()
         total = sum(len(self.point_grids[layer]) for layer in layers)
         tracker = _Tracker(progress, total)
-        data = MaskSet.concatenate([self._process_crop(rgb, box, layer, counts, tracker) for box, layer in zip(boxes, layers)])
+        crops = [self._process_crop(rgb, box, layer, counts, tracker) for box, layer in zip(boxes, layers)]
+        data = MaskSet.concatenate(crops)
         if len(boxes) > 1 and len(data):
             scores = np.float32(1.0) / box_area(data.crop_boxes).astype(np.float32)  # prefer masks from smaller crops
             keep = nms(data.boxes, scores, self.settings.crop_nms_thresh)

@@ -38,7 +38,8 @@ class WindowMask:
         rows, cols = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
         if rows.size == 0:
             return (0, 0, 0, 0)
-        return (self.top + int(rows[0]), self.top + int(rows[-1]) + 1, self.left + int(cols[0]), self.left + int(cols[-1]) + 1)
+        return (self.top + int(rows[0]), self.top + int(rows[-1]) + 1,
+                self.left + int(cols[0]), self.left + int(cols[-1]) + 1)
 
     def box_xyxy(self) -> list[int]:
         """[x0, y0, x1, y1] with x1 / y1 the last column / row (inclusive), [0, 0, 0, 0] when empty:
@@ -117,7 +118,8 @@ def window_result(upscaler: MaskUpscaler, low_res: np.ndarray, window, threshold
     return WindowedResult(mask, stability, mask.box_xyxy())
 
 
-def upscale_windowed(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float, offset: float) -> list[WindowedResult]:
+def upscale_windowed(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float,
+                     offset: float) -> list[WindowedResult]:
     """Masks, stability scores and boxes of low-res logits [M, L, L], upscaling each only in its window.
 
     Each window holds every upscaled logit > threshold - |offset| (``MaskUpscaler.outer_windows``), so

@@ -84,7 +84,7 @@ def reference_nms(boxes, scores, threshold):
 
 def test_nms_keeps_what_torchvision_keeps_in_its_order():
     rng = np.random.default_rng(2)
-    for trial in range(30):
+    for _ in range(30):
         n = int(rng.integers(1, 60))
         x0, y0 = rng.integers(0, 50, (2, n))
         boxes = np.stack([x0, y0, x0 + rng.integers(0, 30, n), y0 + rng.integers(0, 30, n)], axis=1)
@@ -102,7 +102,8 @@ def test_grid_and_crop_boxes_are_the_official_ones():
     assert boxes == [[0, 0, 640, 480], [0, 0, 402, 322], [0, 159, 402, 480], [239, 0, 640, 322], [239, 159, 640, 480]]
     assert layers == [0, 1, 1, 1, 1]
     # a box 20 px from the crop's inner edge is cut; at the image edge it is not
-    edge = near_crop_edge(np.array([[100, 100, 382, 200], [100, 100, 381, 200], [0, 0, 50, 50]]), [0, 0, 402, 322], (480, 640))
+    boxes = np.array([[100, 100, 382, 200], [100, 100, 381, 200], [0, 0, 50, 50]])
+    edge = near_crop_edge(boxes, [0, 0, 402, 322], (480, 640))
     assert edge.tolist() == [True, False, False]
 
 

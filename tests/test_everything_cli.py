@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from PIL import Image
 
-from cli_runner import run_cli
 from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
 from sam_edge.runtime.errors import InvalidInputError, SamEdgeError
 from sam_edge.runtime.mask_stats import decode_rle
@@ -45,7 +45,8 @@ def test_json_holds_the_generators_records_as_amg_py_writes_them(full_run, predi
                                           output_mode="coco_rle")
     expected = generator.generate(np.asarray(Image.open(SCENE).convert("RGB")))
     assert records == json.loads(json.dumps(expected)) and len(records) > 3
-    assert list(records[0]) == ["segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"]
+    assert list(records[0]) == ["segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score",
+                                "crop_box"]
     assert f"{len(records)} masks in" in full_run["stdout"] and "16/16 prompts" in full_run["stderr"]
 
 
@@ -62,7 +63,8 @@ def test_masks_dir_is_amg_py_layout(full_run):
         with Image.open(full_run["masks"] / f"{index}.png") as png:
             assert png.mode == "L"
             np.testing.assert_array_equal(np.asarray(png), decode_rle(record["segmentation"]).astype(np.uint8) * 255)
-    assert sorted(p.name for p in full_run["masks"].iterdir()) == sorted([f"{i}.png" for i in range(len(records))] + ["metadata.csv"])
+    expected = [f"{i}.png" for i in range(len(records))] + ["metadata.csv"]
+    assert sorted(p.name for p in full_run["masks"].iterdir()) == sorted(expected)
 
 
 def test_overlay_tints_every_mask(full_run):
@@ -75,7 +77,8 @@ def test_overlay_tints_every_mask(full_run):
 
 def test_no_surviving_mask_names_the_filters_and_writes_empty_outputs(tmp_path):
     out_json, masks = tmp_path / "none.json", tmp_path / "masks"
-    status, stdout, stderr = run_cli("everything", SCENE, "--points-per-side", "2", "--json", out_json, "--masks-dir", masks)
+    status, stdout, stderr = run_cli("everything", SCENE, "--points-per-side", "2", "--json", out_json,
+                                     "--masks-dir", masks)
     assert status == 0, stderr
     assert "no mask survived the filters: 12 candidate masks; removed by pred_iou_thresh 12; kept 0" in stdout
     assert json.loads(out_json.read_text()) == []
@@ -108,20 +111,23 @@ def test_a_non_empty_masks_dir_is_refused_before_the_model_runs(tmp_path):
 
 
 def test_generator_refusals(predictor, monkeypatch):
-    with pytest.raises(InvalidInputError, match="^unknown output_mode 'png'; accepted: binary_mask, uncompressed_rle, coco_rle$"):
+    accepted = "binary_mask, uncompressed_rle, coco_rle"
+    with pytest.raises(InvalidInputError, match=f"^unknown output_mode 'png'; accepted: {accepted}$"):
         SamAutomaticMaskGenerator(predictor, output_mode="png")
     with pytest.raises(InvalidInputError, match="give exactly one of points_per_side or point_grids"):
         SamAutomaticMaskGenerator(predictor, point_grids=[np.array([[0.5, 0.5]])])
     with pytest.raises(InvalidInputError, match=r"point grid 0 must hold \(x, y\) normalised to \[0, 1\]"):
         SamAutomaticMaskGenerator(predictor, points_per_side=None, point_grids=[np.array([[1.5, 0.5]])])
     monkeypatch.setitem(sys.modules, "scipy", None)
-    with pytest.raises(SamEdgeError, match=r"^min_mask_region_area > 0 needs scipy \(pip install 'sam-edge\[everything\]'\)"):
+    needs_scipy = r"^min_mask_region_area > 0 needs scipy \(pip install 'sam-edge\[everything\]'\)"
+    with pytest.raises(SamEdgeError, match=needs_scipy):
         SamAutomaticMaskGenerator(predictor, min_mask_region_area=10)
     assert SamAutomaticMaskGenerator(predictor, min_mask_region_area=0).settings.min_mask_region_area == 0
 
 
 def test_explicit_point_grid_and_binary_masks(predictor):
-    generator = SamAutomaticMaskGenerator(predictor, points_per_side=None, point_grids=[np.array([[0.33, 0.4], [0.8, 0.2]])],
+    grid = [np.array([[0.33, 0.4], [0.8, 0.2]])]
+    generator = SamAutomaticMaskGenerator(predictor, points_per_side=None, point_grids=grid,
                                           pred_iou_thresh=0.0, stability_score_thresh=0.0)
     records = generator.generate(SCENE)
     assert generator.last_counts.candidates == 6 and len(records) == generator.last_counts.kept >= 1

@@ -12,7 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from sam_edge.commands.argument_types import add_backend_option, add_max_pixels_option, add_model_option, add_threads_option
+from sam_edge.commands.argument_types import (
+    add_backend_option,
+    add_max_pixels_option,
+    add_model_option,
+    add_threads_option,
+)
 
 # (flag, type, official default, metavar, help)
 SETTINGS = (
@@ -40,9 +45,12 @@ def add_parser(subparsers) -> None:
     add_model_option(parser)
     group = parser.add_argument_group("generator settings (segment_anything's defaults)")
     for flag, kind, default, metavar, help_text in SETTINGS:
-        group.add_argument(flag, type=kind, default=default, metavar=metavar, help=f"{help_text} (default: {default:g})")
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="the records with COCO RLE masks (amg.py --convert-to-rle)")
-    parser.add_argument("--masks-dir", type=Path, metavar="DIR", help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty")
+        group.add_argument(flag, type=kind, default=default, metavar=metavar,
+                           help=f"{help_text} (default: {default:g})")
+    parser.add_argument("--json", type=Path, metavar="OUT.json",
+                        help="the records with COCO RLE masks (amg.py --convert-to-rle)")
+    parser.add_argument("--masks-dir", type=Path, metavar="DIR",
+                        help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty")
     parser.add_argument("--overlay", type=Path, metavar="OUT.png", help="every mask in its own colour over the image")
     add_backend_option(parser)
     add_threads_option(parser)
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     records = generator.generate(rgb, progress=ProgressBar())
     seconds = time.perf_counter() - started
     print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), {predictor.decoder.layout} decoder")
-    print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {len(records)} masks in {seconds:.1f} s ({generator.last_counts.summary()})")
+    summary = generator.last_counts.summary()
+    print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {len(records)} masks in {seconds:.1f} s ({summary})")
     if not records:
         print(f"no mask survived the filters: {generator.last_counts.summary()}")
     write_outputs(args, rgb, records)

@@ -36,7 +36,8 @@ SAMPLE = {"path": "assets/sample_scene.png"}
 SCENE = {"scene_seed": 7}
 CASES = [
     # name, image, generator arguments (the bundled model's IoU head does not rank masks: low thresholds)
-    ("grid", SAMPLE, dict(points_per_side=12, pred_iou_thresh=0.15, stability_score_thresh=0.4, output_mode="coco_rle")),
+    ("grid", SAMPLE, dict(points_per_side=12, pred_iou_thresh=0.15, stability_score_thresh=0.4,
+                          output_mode="coco_rle")),
     ("crops_small_regions", SCENE, dict(points_per_side=8, crop_n_layers=1, crop_n_points_downscale_factor=2,
                                         pred_iou_thresh=0.05, stability_score_thresh=0.2, min_mask_region_area=100,
                                         output_mode="uncompressed_rle")),
@@ -98,6 +99,7 @@ class GraphsPredictor:
     def predict_torch(self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True,
                       return_logits=False):
         from segment_anything.modeling import Sam
+
         from sam_edge.runtime.prompts import DecoderFeeds
 
         batch = point_coords.shape[0]
@@ -145,6 +147,7 @@ def main() -> None:
     load_sam_edge_runtime()
     import segment_anything
     from segment_anything import SamAutomaticMaskGenerator
+
     from sam_edge.runtime.predictor import SamPredictor
 
     torch.set_num_threads(THREADS)
