@@ -34,9 +34,10 @@ from sam_edge.runtime.predictor import SamPredictor
 
 MASK_THRESHOLD = 0.0  # segment_anything's Sam.mask_threshold: a pixel is in the mask when its logit > 0
 
-# Low-res logits that candidates waiting for NMS may hold per crop (with stability_score_thresh = 0);
-# beyond it they are upscaled at once (the same records, more work).
-PENDING_BYTES = 512 * 2**20
+# Low-res logits that candidates waiting for NMS may hold per crop (with stability_score_thresh = 0):
+# a 32 x 32 grid whose 3072 masks all span a 1500 x 1000 image holds ~0.55 GB (the official code holds
+# ~2 GB of full-resolution logits per batch). Beyond it they are upscaled at once: same records, more work.
+PENDING_BYTES = 2**30
 Progress = Callable[[int, int], None]  # (prompts decoded so far, prompts in all crops)
 
 

@@ -119,3 +119,16 @@ def test_pycocotools_decodes_our_rle_to_our_masks(ours, predictor):
             decoded = coco.decode(rle).astype(bool)
             np.testing.assert_array_equal(decoded, as_mask(record["segmentation"]))
             assert int(coco.area(rle)) == record["area"]
+
+
+def test_candidates_upscaled_before_nms_give_the_same_records(predictor, ours, monkeypatch):
+    """Past the memory budget for candidates waiting on NMS, they are upscaled at once: same records."""
+    import sam_edge.runtime.automatic_mask_generator as amg
+
+    monkeypatch.setattr(amg, "PENDING_BYTES", 0)
+    case = CASES["no_filters_binary"]
+    records = SamAutomaticMaskGenerator(predictor, **case["kwargs"]).generate(case_image(case["image"]))
+    assert len(records) == len(ours["no_filters_binary"])
+    for mine, before in zip(records, ours["no_filters_binary"]):
+        np.testing.assert_array_equal(mine.pop("segmentation"), before["segmentation"])
+        assert mine == {k: v for k, v in before.items() if k != "segmentation"}
