@@ -65,18 +65,17 @@ def generator_kwargs(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from sam_edge.commands.everything_outputs import check_outputs, write_outputs
+    from sam_edge.commands.image_input import read_image
     from sam_edge.runtime.amg_settings import AmgSettings
     from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
     from sam_edge.runtime.default_model import resolve_model_dir
-    from sam_edge.runtime.image_io import allow_pillow_pixels, load_image
     from sam_edge.runtime.predictor import SamPredictor
 
     kwargs = generator_kwargs(args)
     AmgSettings(**kwargs, output_mode="coco_rle")  # bad settings: one line, before the model loads
     check_outputs(args)
     max_pixels = args.max_pixels
-    allow_pillow_pixels(max_pixels)
-    rgb = load_image(args.image, max_pixels)
+    rgb = read_image(args.image, max_pixels)
     predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,
                              max_pixels=max_pixels, cache_size=0)
     generator = SamAutomaticMaskGenerator(predictor, **kwargs, output_mode="coco_rle")

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import sys
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -47,7 +43,7 @@ def add_parser(subparsers) -> None:
     add_model_option(parser)
     parser.add_argument("--point", action="append", type=parse_point, default=[], metavar="X,Y[,LABEL]",
                         help="a click; LABEL 1 = foreground (default), 0 = background; repeatable "
-                             "(negative coordinates: --point -5,100 or --point=-5,100; both are refused as outside the image)")
+                             "(negative coordinates, --point -5,100 or --point=-5,100, are refused as outside the image)")
     parser.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box prompt")
     parser.add_argument("--multimask", action="store_true", help="return 3 candidate masks instead of 1")
     parser.add_argument("--out", type=Path, metavar="MASK.png", help="write the best mask as a 0/255 PNG")
@@ -63,18 +59,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sam_edge.commands.image_input import read_image
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.embedding import ImageEmbedding
-    from sam_edge.runtime.image_io import allow_pillow_pixels, load_image
     from sam_edge.runtime.predictor import SamPredictor
 
     if not args.point and args.box is None:
         raise InvalidInputError("no prompt: give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
     check_output_paths(args)
     max_pixels = args.max_pixels
-    allow_pillow_pixels(max_pixels)
-    with native_stderr_silenced():
-        rgb = load_image(args.image, max_pixels)
+    rgb = read_image(args.image, max_pixels)
     check_prompts_inside(args, rgb.shape[:2])  # before seconds of model loading and encoding
     model_dir = resolve_model_dir(args.model)
     predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads, max_pixels=max_pixels,
@@ -115,21 +109,6 @@ def check_output_paths(args: argparse.Namespace) -> None:
         if path is not None and path.is_dir():
             flag = "--" + option.replace("_", "-")
             raise OutputPathError(f"{flag} {path} is a directory; expected the path of a file to write")
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Route file descriptor 2 to /dev/null: libtiff inside Pillow prints its own lines for a damaged
-    TIFF, and a bad image must cost the user one line (the InvalidInputError printed afterwards)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def check_prompts_inside(args: argparse.Namespace, original_size: tuple[int, int]) -> None:
