@@ -154,7 +154,8 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
              "(> 1: sam-edge is faster). Spread is p95 / p50.\n"]
     for report in reports:
         executes = "; ".join(f"{part}: {what}" for part, what in report.model.get("executes", {}).items())
-        parts.append(f"\n## {report.model['model_id']} ({engines_text(report.model)})\n\nExecutes (on this CPU, {isa}): "
+        title = f"{report.model['model_id']} ({engines_text(report.model)})"
+        parts.append(f"\n## {title}\n\nExecutes (on this CPU, {isa}): "
                      f"{executes}.\n\n{markdown_table(report)}\n"
                      f"Targets:\n\n{targets_text(report)}\n{roofline_text(report)}")
     parts.append("\n![latency distributions](bench.png)\n")

@@ -191,7 +191,8 @@ def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Cal
     wanted = {SCENARIOS[name][0].reference for name in names}
     ctx = build_context(Path(model_dir), settings, threads, wanted)
     model = describe_predictor(ctx.predictor)
-    progress(f"benchmarking {model['model_id']} ({engines_text(model)}, {threads} threads{', quick' if settings.quick else ''})")
+    quick = ", quick" if settings.quick else ""
+    progress(f"benchmarking {model['model_id']} ({engines_text(model)}, {threads} threads{quick})")
     progress(f"  executes on {cpu_model()} ({isa_summary()}): "
              + "; ".join(f"{part} {what}" for part, what in model["executes"].items()))
     for reference, reason in (ctx.skipped or {}).items():

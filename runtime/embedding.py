@@ -83,7 +83,8 @@ class ImageEmbedding:
                 raise InvalidInputError(f"{path}: {key} must be two positive integers (H, W); got {got}")
         for key in ("model_id", "model_type"):
             if fields[key].dtype.kind != "U" or fields[key].ndim != 0:
-                raise InvalidInputError(f"{path}: {key} must be a string; got a {fields[key].dtype} array of shape {fields[key].shape}")
+                got = f"a {fields[key].dtype} array of shape {fields[key].shape}"
+                raise InvalidInputError(f"{path}: {key} must be a string; got {got}")
         return ImageEmbedding(
             embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
             str(fields["model_id"]), str(fields["model_type"]),

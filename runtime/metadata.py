@@ -56,7 +56,8 @@ class GraphMetadata:
         except (ValueError, RecursionError) as error:  # JSONDecodeError, a 5000-digit number, [[[[... nesting
             raise ModelFileError(f"{source}: unreadable sam_edge metadata ({str(error)[:120]}); {_REEXPORT}") from None
         if not isinstance(record, dict):
-            raise ModelFileError(f"{source}: sam_edge metadata must be a JSON object, got a {type(record).__name__}; {_REEXPORT}")
+            got = type(record).__name__
+            raise ModelFileError(f"{source}: sam_edge metadata must be a JSON object, got a {got}; {_REEXPORT}")
         known = {f.name for f in dataclasses.fields(GraphMetadata)}
         record = {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in known}
         try:

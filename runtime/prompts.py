@@ -114,9 +114,10 @@ def _check_inside(coords: np.ndarray, original_size: tuple[int, int], name: str)
 def check_mask_input(mask_input, batch: int) -> np.ndarray:
     """Previous low-res logits [256, 256], [1, 256, 256] or [B, 1, 256, 256] -> [B, 1, 256, 256] float32."""
     array = _as_float_array(mask_input, "mask_input", "[1, 256, 256]")
-    if array.size and np.abs(array).max() > MAX_MASK_LOGIT:
-        raise InvalidInputError(f"mask_input holds logits up to {np.abs(array).max():.3g} in magnitude; expected low-res "
-                                f"logits within +-{MAX_MASK_LOGIT:g} (predict returns them within about +-100)")
+    largest = float(np.abs(array).max()) if array.size else 0.0
+    if largest > MAX_MASK_LOGIT:
+        raise InvalidInputError(f"mask_input holds logits up to {largest:.3g} in magnitude; expected low-res logits "
+                                f"within +-{MAX_MASK_LOGIT:g} (predict returns them within about +-100)")
     array = array.astype(np.float32)
     if array.shape[-2:] != (LOW_RES_SIDE, LOW_RES_SIDE) or array.ndim > 4:
         raise InvalidInputError(

@@ -11,10 +11,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from cli_runner import run_cli
 from image_files import damaged_deflate_tiff, png_header_only
+from PIL import Image
+
 from sam_edge.cli import build_parser
 from sam_edge.commands import argument_types
 from sam_edge.commands.parser import StoreOnce, pop_notes
@@ -64,7 +64,8 @@ def test_a_repeated_single_valued_option_is_one_line_naming_it(argv, option, tmp
     argv = [str(arg).format(tmp=tmp_path) for arg in argv]
     command = argv[0]
     assert one_error_line(argv, command) == (
-        f"sam-edge {command}: error: argument {option}: given more than once; give it once (see sam-edge {command} --help)")
+        f"sam-edge {command}: error: argument {option}: given more than once; give it once "
+        f"(see sam-edge {command} --help)")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -97,7 +98,8 @@ def test_the_note_is_printed_once_the_command_line_parsed(monkeypatch, tmp_path)
 def test_threads_below_one_or_not_a_number_is_a_usage_error(command, value):
     argv = [command] + ([SAMPLE, "--point", "1,2"] if command == "segment" else []) + ["--threads", value]
     assert one_error_line(argv, command) == (
-        f"sam-edge {command}: error: argument --threads: expected an integer >= 1; got '{value}' (see sam-edge {command} --help)")
+        f"sam-edge {command}: error: argument --threads: expected an integer >= 1; got '{value}' "
+        f"(see sam-edge {command} --help)")
 
 
 def test_negative_coordinates_are_values_with_or_without_equals():

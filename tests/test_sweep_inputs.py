@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
+from sweep_strategies import ANYTHING, REFUSED, SWEEP, any_array, image_arrays, returns_or_refuses
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.image_io import load_image
 from sam_edge.runtime.metadata import GraphMetadata
-from sweep_strategies import ANYTHING, REFUSED, SWEEP, any_array, image_arrays, returns_or_refuses
 
 PIL_MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
              "I", "F", "I;16", "I;16L", "I;16B", "I;16N"]
@@ -45,7 +45,8 @@ def pil_images(draw) -> Image.Image:
     mode = draw(st.sampled_from(PIL_MODES))
     size = (draw(st.integers(0, 5)), draw(st.integers(0, 5)))
     count = len(Image.new(mode, size).tobytes())
-    image = Image.frombytes(mode, size, draw(st.binary(min_size=count, max_size=count))) if count else Image.new(mode, size)
+    pixels = draw(st.binary(min_size=count, max_size=count))
+    image = Image.frombytes(mode, size, pixels) if count else Image.new(mode, size)
     if mode in ("P", "PA") and draw(st.booleans()):
         image.putpalette(draw(st.binary(min_size=3, max_size=48)))
     orientation = draw(st.none() | st.integers(-1, 10))
@@ -99,9 +100,10 @@ def test_embedding_load_returns_or_refuses_any_fields(scratch, fields):
         assert isinstance(embedding.model_id, str) and isinstance(embedding.model_type, str)
 
 
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
-                           lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=3),
-                           max_leaves=8)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=8)
 BASE_RECORD = dataclasses.asdict(GraphMetadata(model_type="nano", model_id="nano-e39bdf9cc37c", part="encoder"))
 
 
@@ -130,5 +132,6 @@ def test_graph_metadata_returns_or_refuses_any_json(text):
     if metadata is not REFUSED:
         assert all(isinstance(getattr(metadata, name), str) for name in ("model_type", "model_id", "part", "precision"))
         assert type(metadata.image_size) is int and metadata.image_size >= 1
-        assert len(metadata.embedding_shape) == 4 and all(type(side) is int and side >= 1 for side in metadata.embedding_shape)
+        shape = metadata.embedding_shape
+        assert len(shape) == 4 and all(type(side) is int and side >= 1 for side in shape)
         assert len(metadata.pixel_std) == 3 and all(std > 0 for std in metadata.pixel_std)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sweep_strategies import REFUSED, SWEEP, any_array, filled_arrays, image_arrays, prompts, returns_or_refuses
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.image_io import load_image
 from sam_edge.runtime.predictor import SamPredictor
 from sam_edge.runtime.transforms import preprocess_shape
-from sweep_strategies import REFUSED, SWEEP, any_array, filled_arrays, image_arrays, prompts, returns_or_refuses
 
 IMAGE_HW = (24, 32)
 
@@ -108,10 +108,11 @@ def hand_made_embeddings(draw, model_id: str, shape: tuple[int, ...]) -> ImageEm
     """
     array = draw(filled_arrays(shape, ["f4", "f8"], [0.0, 1.0, -2.5], st.floats(-3, 3)) | any_array())
     original = draw(embedding_sizes())
-    fits = (isinstance(original, tuple) and len(original) == 2 and all(type(side) is int and side > 0 for side in original)
-            and draw(st.booleans()))
+    fits = (isinstance(original, tuple) and len(original) == 2
+            and all(type(side) is int and side > 0 for side in original) and draw(st.booleans()))
     input_size = preprocess_shape(*original, 1024) if fits else draw(embedding_sizes())
-    return ImageEmbedding(array, original, input_size, draw(st.sampled_from([model_id, "vit_b-0123456789ab"])), "sweep_tiny")
+    model = draw(st.sampled_from([model_id, "vit_b-0123456789ab"]))
+    return ImageEmbedding(array, original, input_size, model, "sweep_tiny")
 
 
 @SWEEP

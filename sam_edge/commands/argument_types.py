@@ -64,7 +64,8 @@ def add_max_pixels_option(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_MAX_PIXELS})")
 
 
-def add_threads_option(parser: argparse.ArgumentParser, help_text: str = "CPU threads (default: physical cores)") -> None:
+def add_threads_option(parser: argparse.ArgumentParser,
+                       help_text: str = "CPU threads (default: physical cores)") -> None:
     """The ``--threads N`` option every command that runs a model has."""
     parser.add_argument("--threads", type=positive_int, action=ThreadCount, metavar="N", help=help_text)
 

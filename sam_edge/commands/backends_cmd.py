@@ -18,8 +18,10 @@ def add_parser(subparsers) -> None:
         "backends", help="time onnxruntime and OpenVINO here and record the faster one per part",
         description="Time encode and 1-point predict with each engine the model directory has graphs for, "
                     "print the medians and write <model>.backends.json (atomically) for the runtime to follow.")
-    parser.add_argument("model_dir", type=model_directory, nargs="?", help="exported model directory (default: the bundled model)")
-    parser.add_argument("--rounds", type=positive_int, default=3, help="timed encoder runs per engine (predict: max(rounds, 10)); default 3")
+    parser.add_argument("model_dir", type=model_directory, nargs="?",
+                        help="exported model directory (default: the bundled model)")
+    parser.add_argument("--rounds", type=positive_int, default=3,
+                        help="timed encoder runs per engine (predict: max(rounds, 10)); default 3")
     add_threads_option(parser, "intra-op threads (default: physical cores or $SAM_EDGE_THREADS)")
     parser.add_argument("--dry-run", action="store_true", help="measure and print, write nothing")
     parser.set_defaults(run=run)
