@@ -61,12 +61,25 @@ def everything_scenarios() -> dict:
     """name -> (Scenario, prepare(ctx) -> callable) for the everything scenario and its references."""
     what = "segment everything: 32x32 grid, thresholds 0, generate() incl. encoder"
     table = {EVERYTHING: (Scenario(EVERYTHING, what, "end_to_end", 3, 1, warmup=1), _ours)}
-    labels = {"official_logic": "official generator logic on sam-edge's graphs",
-              "torch": "official generator logic on PyTorch eager (same weights)",
-              "official_package": "official segment-anything generator"}
+    labels = {
+        "official_logic": "official generator logic on sam-edge's graphs",
+        "torch": "official generator logic on PyTorch eager (same weights)",
+        "official_package": "official segment-anything generator",
+    }
     references = (("official_logic", _official_logic), ("torch", _torch), ("official_package", _official_package))
     for reference, prepare in references:
         name = f"{reference}:{EVERYTHING}"
-        table[name] = (Scenario(name, f"{labels[reference]}: {what}", "end_to_end", 3, 1, warmup=1,
-                                reference=reference, compares_with=EVERYTHING), prepare)
+        table[name] = (
+            Scenario(
+                name,
+                f"{labels[reference]}: {what}",
+                "end_to_end",
+                3,
+                1,
+                warmup=1,
+                reference=reference,
+                compares_with=EVERYTHING,
+            ),
+            prepare,
+        )
     return table

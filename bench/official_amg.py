@@ -40,14 +40,22 @@ class OfficialOrderGenerator:
         boxes, layers = crop_boxes(rgb.shape[:2], self.settings.crop_n_layers, self.settings.crop_overlap_ratio)
         data = MaskSet.concatenate([self._crop(rgb, box, layer) for box, layer in zip(boxes, layers)])
         if len(boxes) > 1 and len(data):
-            data = data.take(nms(data.boxes, np.float32(1) / box_area(data.crop_boxes).astype(np.float32),
-                                 self.settings.crop_nms_thresh))
+            data = data.take(
+                nms(
+                    data.boxes,
+                    np.float32(1) / box_area(data.crop_boxes).astype(np.float32),
+                    self.settings.crop_nms_thresh,
+                )
+            )
         if self.settings.min_mask_region_area > 0 and len(data):
             from sam_edge.runtime.amg_cleanup import clean_small_regions
 
             full = MaskSet([WindowMask(m.full_frame(), 0, 0, m.image_size) for m in data.masks], *_arrays(data))
-            data = clean_small_regions(full, self.settings.min_mask_region_area,
-                                       max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh))
+            data = clean_small_regions(
+                full,
+                self.settings.min_mask_region_area,
+                max(self.settings.box_nms_thresh, self.settings.crop_nms_thresh),
+            )
         return mask_records(data, self.settings.output_mode)
 
     def _crop(self, rgb: np.ndarray, crop_box, layer: int) -> MaskSet:
@@ -55,19 +63,27 @@ class OfficialOrderGenerator:
         self.predictor.set_image(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
         points = self.settings.grids[layer] * np.array([x1 - x0, y1 - y0])
         step = self.settings.points_per_batch
-        parts = [self._batch(points[i:i + step], crop_box, rgb.shape[:2]) for i in range(0, len(points), step)]
+        parts = [self._batch(points[i : i + step], crop_box, rgb.shape[:2]) for i in range(0, len(points), step)]
         data = MaskSet.concatenate(parts)
         data = data.take(nms(data.boxes, data.iou_preds, self.settings.box_nms_thresh))
         boxes = data.boxes + np.array([x0, y0, x0, y0])
-        return MaskSet(data.masks, boxes, data.iou_preds, data.stability, data.points + np.array([x0, y0]),
-                       np.tile(np.asarray(crop_box, np.int64), (len(data), 1)))
+        return MaskSet(
+            data.masks,
+            boxes,
+            data.iou_preds,
+            data.stability,
+            data.points + np.array([x0, y0]),
+            np.tile(np.asarray(crop_box, np.int64), (len(data), 1)),
+        )
 
     def _batch(self, points: np.ndarray, crop_box, image_size) -> MaskSet:
         scores, low_res = self.predictor.decode_low_res(points[:, None, :], np.ones((len(points), 1)))
         scores, low_res = scores.reshape(-1), low_res.reshape(-1, *low_res.shape[2:])
         points = np.repeat(points, len(scores) // len(points), axis=0)
-        parts = [self._chunk(low_res[i:i + CHUNK], scores[i:i + CHUNK], points[i:i + CHUNK], crop_box, image_size)
-                 for i in range(0, len(scores), CHUNK)]
+        parts = [
+            self._chunk(low_res[i : i + CHUNK], scores[i : i + CHUNK], points[i : i + CHUNK], crop_box, image_size)
+            for i in range(0, len(scores), CHUNK)
+        ]
         return MaskSet.concatenate(parts)
 
     def _chunk(self, low_res, scores, points, crop_box, image_size) -> MaskSet:
@@ -77,8 +93,9 @@ class OfficialOrderGenerator:
         logits, scores, points = logits[keep], scores[keep], points[keep]
         offset = settings.stability_score_offset
         with np.errstate(invalid="ignore", divide="ignore"):
-            stability = (np.count_nonzero(logits > offset, axis=(1, 2)).astype(np.float32)
-                         / np.count_nonzero(logits > -offset, axis=(1, 2)).astype(np.float32))
+            stability = np.count_nonzero(logits > offset, axis=(1, 2)).astype(np.float32) / np.count_nonzero(
+                logits > -offset, axis=(1, 2)
+            ).astype(np.float32)
         if settings.stability_score_thresh > 0:
             stable = stability >= settings.stability_score_thresh
             logits, scores, points, stability = logits[stable], scores[stable], points[stable], stability[stable]
@@ -91,8 +108,9 @@ class OfficialOrderGenerator:
             full = WindowMask(mask, y0, x0, image_size).full_frame()  # uncrop_masks: pad to the image
             mask_counts(full)  # mask_to_rle_pytorch of the full frame (kept compact below, as the RLE is)
             kept.append(WindowMask.from_full_frame(full))
-        return MaskSet(kept, boxes[inside], scores[inside], stability[inside], points[inside],
-                       np.zeros((len(kept), 4), np.int64))
+        return MaskSet(
+            kept, boxes[inside], scores[inside], stability[inside], points[inside], np.zeros((len(kept), 4), np.int64)
+        )
 
 
 def _full_box(mask: np.ndarray) -> list[int]:
@@ -137,8 +155,13 @@ class TorchLowRes:
         predictor = self.torch_predictor
         feeds = build_decoder_feeds(predictor.original_size, predictor.input_size, points, labels, batched=True)
         with torch.inference_mode():
-            low_res, scores = predictor.model.decode(predictor.embedding, *(torch.from_numpy(a) for a in (
-                feeds.point_coords, feeds.point_labels, feeds.mask_input, feeds.has_mask_input)))
+            low_res, scores = predictor.model.decode(
+                predictor.embedding,
+                *(
+                    torch.from_numpy(a)
+                    for a in (feeds.point_coords, feeds.point_labels, feeds.mask_input, feeds.has_mask_input)
+                ),
+            )
         return scores[:, 1:].numpy(), np.ascontiguousarray(low_res[:, 1:].numpy())
 
     def full_logits(self, low_res: np.ndarray) -> np.ndarray:
@@ -176,13 +199,15 @@ class OfficialPredictorOnTorch:
     def reset_image(self) -> None:
         """The official predictor forgets the features; the next set_image replaces them here."""
 
-    def predict_torch(self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True,
-                      return_logits=False):
+    def predict_torch(
+        self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True, return_logits=False
+    ):
         torch, batch = self.torch, point_coords.shape[0]
         coords = torch.cat([point_coords.float(), torch.zeros(batch, 1, 2)], dim=1)  # the official padding point
         labels = torch.cat([point_labels.float(), -torch.ones(batch, 1)], dim=1)
-        low_res, scores = self.inner.model.decode(self.inner.embedding, coords, labels,
-                                                  torch.zeros(batch, 1, 256, 256), torch.zeros(batch))
+        low_res, scores = self.inner.model.decode(
+            self.inner.embedding, coords, labels, torch.zeros(batch, 1, 256, 256), torch.zeros(batch)
+        )
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         low_res, scores = low_res[:, tokens], scores[:, tokens]
         masks = self.inner.postprocess(low_res)

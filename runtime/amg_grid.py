@@ -34,11 +34,12 @@ def layer_point_grids(points_per_side: int, crop_n_layers: int, downscale: int) 
     """
     grids = []
     for layer in range(crop_n_layers + 1):
-        side = int(points_per_side / (downscale ** layer))
+        side = int(points_per_side / (downscale**layer))
         if side < 1:
             raise InvalidInputError(
                 f"crop layer {layer} gets no point: points_per_side {points_per_side} / "
-                f"crop_n_points_downscale_factor**{layer} < 1; use fewer crop layers or a smaller downscale factor")
+                f"crop_n_points_downscale_factor**{layer} < 1; use fewer crop layers or a smaller downscale factor"
+            )
         grids.append(build_point_grid(side))
     check_point_grids(grids)
     return grids
@@ -54,15 +55,17 @@ def check_point_grids(grids) -> list[np.ndarray]:
         raise InvalidInputError("point_grids is empty; give one [N, 2] grid per crop layer (layer 0 first)")
     for layer, grid in enumerate(arrays):
         if grid.ndim != 2 or grid.shape[1] != 2 or not 1 <= grid.shape[0] <= MAX_GRID_POINTS:
-            raise InvalidInputError(f"point grid {layer} must be [N, 2] with 1 <= N <= {MAX_GRID_POINTS}; "
-                                    f"got shape {grid.shape}")
+            raise InvalidInputError(
+                f"point grid {layer} must be [N, 2] with 1 <= N <= {MAX_GRID_POINTS}; got shape {grid.shape}"
+            )
         if not np.isfinite(grid).all() or (grid < 0).any() or (grid > 1).any():
             raise InvalidInputError(f"point grid {layer} must hold (x, y) normalised to [0, 1] of the crop")
     return arrays
 
 
-def crop_boxes(image_size: tuple[int, int], crop_n_layers: int,
-               overlap_ratio: float) -> tuple[list[list[int]], list[int]]:
+def crop_boxes(
+    image_size: tuple[int, int], crop_n_layers: int, overlap_ratio: float
+) -> tuple[list[list[int]], list[int]]:
     """(boxes [x0, y0, x1, y1], layer of each): the whole image, then (2**i)**2 overlapping crops in layer i.
 
     Refused (one line) when a layer's crops would not tile the image (overlap as large as a crop).
@@ -77,7 +80,8 @@ def crop_boxes(image_size: tuple[int, int], crop_n_layers: int,
         if crop_w - overlap < 1 or crop_h - overlap < 1:
             raise InvalidInputError(
                 f"crop layer {layer + 1} makes no crops of a {width}x{height} image: the overlap ({overlap} px) "
-                f"is as large as a crop ({crop_w}x{crop_h} px); use a smaller crop_overlap_ratio or fewer crop layers")
+                f"is as large as a crop ({crop_w}x{crop_h} px); use a smaller crop_overlap_ratio or fewer crop layers"
+            )
         x_starts = [int((crop_w - overlap) * i) for i in range(per_side)]
         y_starts = [int((crop_h - overlap) * i) for i in range(per_side)]
         for x0, y0 in product(x_starts, y_starts):

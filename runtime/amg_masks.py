@@ -33,8 +33,14 @@ class MaskSet:
     def take(self, index: np.ndarray) -> "MaskSet":
         """The masks at ``index`` (int positions, in that order, or a bool keep-mask)."""
         index = np.flatnonzero(index) if np.asarray(index).dtype == np.bool_ else np.asarray(index, dtype=np.int64)
-        return MaskSet([self.masks[i] for i in index], self.boxes[index], self.iou_preds[index],
-                       self.stability[index], self.points[index], self.crop_boxes[index])
+        return MaskSet(
+            [self.masks[i] for i in index],
+            self.boxes[index],
+            self.iou_preds[index],
+            self.stability[index],
+            self.points[index],
+            self.crop_boxes[index],
+        )
 
     @staticmethod
     def concatenate(parts: list["MaskSet"]) -> "MaskSet":
@@ -47,17 +53,32 @@ class MaskSet:
     def uncropped(self, crop_box, image_size: tuple[int, int]) -> "MaskSet":
         """This crop's masks moved to the original frame (``crop_box`` [x0, y0, x1, y1], ``image_size`` (H, W))."""
         x0, y0 = int(crop_box[0]), int(crop_box[1])
-        return MaskSet([m.shifted(y0, x0, image_size) for m in self.masks], self.boxes + np.array([x0, y0, x0, y0]),
-                       self.iou_preds, self.stability, self.points + np.array([x0, y0], dtype=np.float64),
-                       np.tile(np.asarray(crop_box, dtype=np.int64), (len(self), 1)))
+        return MaskSet(
+            [m.shifted(y0, x0, image_size) for m in self.masks],
+            self.boxes + np.array([x0, y0, x0, y0]),
+            self.iou_preds,
+            self.stability,
+            self.points + np.array([x0, y0], dtype=np.float64),
+            np.tile(np.asarray(crop_box, dtype=np.int64), (len(self), 1)),
+        )
 
 
-FILTERS = ("pred_iou_thresh", "stability_score_thresh", "crop_edge", "box_nms_thresh", "crop_nms_thresh",
-           "min_mask_region_area")
-FILTER_TEXT = {"pred_iou_thresh": "pred_iou_thresh", "stability_score_thresh": "stability_score_thresh",
-               "crop_edge": "touching a crop edge", "box_nms_thresh": "box_nms_thresh (duplicates within a crop)",
-               "crop_nms_thresh": "crop_nms_thresh (duplicates across crops)",
-               "min_mask_region_area": "min_mask_region_area (duplicates after clean-up)"}
+FILTERS = (
+    "pred_iou_thresh",
+    "stability_score_thresh",
+    "crop_edge",
+    "box_nms_thresh",
+    "crop_nms_thresh",
+    "min_mask_region_area",
+)
+FILTER_TEXT = {
+    "pred_iou_thresh": "pred_iou_thresh",
+    "stability_score_thresh": "stability_score_thresh",
+    "crop_edge": "touching a crop edge",
+    "box_nms_thresh": "box_nms_thresh (duplicates within a crop)",
+    "crop_nms_thresh": "crop_nms_thresh (duplicates across crops)",
+    "min_mask_region_area": "min_mask_region_area (duplicates after clean-up)",
+}
 
 
 @dataclass
@@ -92,20 +113,27 @@ def mask_records(data: MaskSet, output_mode: str) -> list[dict]:
             area = counts_area(counts)
             encode = coco_rle if output_mode == "coco_rle" else uncompressed_rle
             segmentation = encode(counts, mask.image_size)
-        records.append({
-            "segmentation": segmentation,
-            "area": int(area),
-            "bbox": xyxy_to_xywh(data.boxes[i]),
-            "predicted_iou": float(data.iou_preds[i]),
-            "point_coords": [data.points[i].tolist()],
-            "stability_score": float(data.stability[i]),
-            "crop_box": xyxy_to_xywh(data.crop_boxes[i]),
-        })
+        records.append(
+            {
+                "segmentation": segmentation,
+                "area": int(area),
+                "bbox": xyxy_to_xywh(data.boxes[i]),
+                "predicted_iou": float(data.iou_preds[i]),
+                "point_coords": [data.points[i].tolist()],
+                "stability_score": float(data.stability[i]),
+                "crop_box": xyxy_to_xywh(data.crop_boxes[i]),
+            }
+        )
     return records
 
 
 def window_set(masks: list[WindowMask], boxes, iou_preds, stability, points) -> MaskSet:
     """A MaskSet of one crop (crop boxes are filled in by ``uncropped``)."""
-    return MaskSet(list(masks), np.asarray(boxes, np.int64).reshape(-1, 4), np.asarray(iou_preds, np.float32),
-                   np.asarray(stability, np.float32), np.asarray(points, np.float64).reshape(-1, 2),
-                   np.zeros((len(masks), 4), np.int64))
+    return MaskSet(
+        list(masks),
+        np.asarray(boxes, np.int64).reshape(-1, 4),
+        np.asarray(iou_preds, np.float32),
+        np.asarray(stability, np.float32),
+        np.asarray(points, np.float64).reshape(-1, 2),
+        np.zeros((len(masks), 4), np.int64),
+    )

@@ -51,18 +51,23 @@ class AmgSettings:
 
     def _build_grids(self) -> list[np.ndarray]:
         if (self.points_per_side is None) == (self.point_grids is None):
-            raise InvalidInputError("give exactly one of points_per_side or point_grids (to use point_grids, "
-                                    "pass points_per_side=None)")
+            raise InvalidInputError(
+                "give exactly one of points_per_side or point_grids (to use point_grids, pass points_per_side=None)"
+            )
         if self.point_grids is not None:
             grids = check_point_grids(self.point_grids)
             if len(grids) < self.crop_n_layers + 1:
-                raise InvalidInputError(f"point_grids holds {len(grids)} grid(s) for {self.crop_n_layers + 1} crop "
-                                        "layers; give one [N, 2] grid per layer (layer 0 = the whole image)")
+                raise InvalidInputError(
+                    f"point_grids holds {len(grids)} grid(s) for {self.crop_n_layers + 1} crop "
+                    "layers; give one [N, 2] grid per layer (layer 0 = the whole image)"
+                )
             return grids
         side = _integer(self.points_per_side, "points_per_side", 1)
         if side * side > MAX_GRID_POINTS:
-            raise InvalidInputError(f"points_per_side {side} makes a grid of {side * side} points; accepted: at most "
-                                    f"{MAX_GRID_POINTS} points (points_per_side <= {math.isqrt(MAX_GRID_POINTS)})")
+            raise InvalidInputError(
+                f"points_per_side {side} makes a grid of {side * side} points; accepted: at most "
+                f"{MAX_GRID_POINTS} points (points_per_side <= {math.isqrt(MAX_GRID_POINTS)})"
+            )
         return layer_point_grids(side, self.crop_n_layers, self.crop_n_points_downscale_factor)
 
 

@@ -51,16 +51,38 @@ class SamAutomaticMaskGenerator:
     says how many candidate masks each filter removed.
     """
 
-    def __init__(self, model: SamPredictor | str | os.PathLike | None = None, points_per_side: int | None = 32,
-                 points_per_batch: int = 64, pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
-                 stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
-                 crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
-                 crop_n_points_downscale_factor: int = 1, point_grids: list | None = None,
-                 min_mask_region_area: int = 0, output_mode: str = "binary_mask") -> None:
-        self.settings = AmgSettings(points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh,
-                                    stability_score_offset, box_nms_thresh, crop_n_layers, crop_nms_thresh,
-                                    crop_overlap_ratio, crop_n_points_downscale_factor, point_grids,
-                                    min_mask_region_area, output_mode)
+    def __init__(
+        self,
+        model: SamPredictor | str | os.PathLike | None = None,
+        points_per_side: int | None = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: list | None = None,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+    ) -> None:
+        self.settings = AmgSettings(
+            points_per_side,
+            points_per_batch,
+            pred_iou_thresh,
+            stability_score_thresh,
+            stability_score_offset,
+            box_nms_thresh,
+            crop_n_layers,
+            crop_nms_thresh,
+            crop_overlap_ratio,
+            crop_n_points_downscale_factor,
+            point_grids,
+            min_mask_region_area,
+            output_mode,
+        )
         if min_mask_region_area > 0:
             from sam_edge.runtime.small_regions import require_scipy
 
@@ -99,8 +121,9 @@ class SamAutomaticMaskGenerator:
             counts.remove("min_mask_region_area", before - len(data))
         return mask_records(data, self.settings.output_mode)
 
-    def _process_crop(self, rgb: np.ndarray, crop_box: list[int], layer: int, counts: FilterCounts,
-                      tracker: "_Tracker") -> MaskSet:
+    def _process_crop(
+        self, rgb: np.ndarray, crop_box: list[int], layer: int, counts: FilterCounts, tracker: "_Tracker"
+    ) -> MaskSet:
         """Masks of one crop (embedding of the crop, its grid in batches, NMS), in the original frame."""
         x0, y0, x1, y1 = crop_box
         self.predictor.set_image(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
@@ -110,8 +133,8 @@ class SamAutomaticMaskGenerator:
         batch = self.settings.points_per_batch
         parts = []
         for start in range(0, len(points), batch):
-            parts.append(self._process_batch(points[start:start + batch], crop_box, rgb.shape[:2], upscaler, counts))
-            tracker.advance(len(points[start:start + batch]))
+            parts.append(self._process_batch(points[start : start + batch], crop_box, rgb.shape[:2], upscaler, counts))
+            tracker.advance(len(points[start : start + batch]))
             if sum(pending_bytes(part) for part in parts) > PENDING_BYTES:
                 parts = [self._materialized(part, upscaler) for part in parts]
         self.predictor.reset_image()
@@ -128,8 +151,9 @@ class SamAutomaticMaskGenerator:
                 data.masks[i], data.stability[i] = result.mask, result.stability
         return data
 
-    def _process_batch(self, points: np.ndarray, crop_box: list[int], image_size: tuple[int, int], upscaler,
-                       counts: FilterCounts) -> MaskSet:
+    def _process_batch(
+        self, points: np.ndarray, crop_box: list[int], image_size: tuple[int, int], upscaler, counts: FilterCounts
+    ) -> MaskSet:
         """One decoder call for up to points_per_batch prompts, then the filters, cheapest first."""
         settings = self.settings
         scores, low_res = self.predictor.decode_low_res(points[:, None, :], np.ones((len(points), 1)))
@@ -145,8 +169,9 @@ class SamAutomaticMaskGenerator:
         offset = settings.stability_score_offset
         if settings.stability_score_thresh > 0.0:  # stability decides now: every candidate in its window
             results = upscale_windowed(upscaler, low_res, MASK_THRESHOLD, offset)
-            data = window_set([r.mask for r in results], [r.box for r in results], scores,
-                              [r.stability for r in results], points)
+            data = window_set(
+                [r.mask for r in results], [r.box for r in results], scores, [r.stability for r in results], points
+            )
             stable = data.stability >= settings.stability_score_thresh
             counts.remove("stability_score_thresh", np.count_nonzero(~stable))
             data = data.take(stable)

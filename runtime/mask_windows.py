@@ -38,8 +38,12 @@ class WindowMask:
         rows, cols = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
         if rows.size == 0:
             return (0, 0, 0, 0)
-        return (self.top + int(rows[0]), self.top + int(rows[-1]) + 1,
-                self.left + int(cols[0]), self.left + int(cols[-1]) + 1)
+        return (
+            self.top + int(rows[0]),
+            self.top + int(rows[-1]) + 1,
+            self.left + int(cols[0]),
+            self.left + int(cols[-1]) + 1,
+        )
 
     def box_xyxy(self) -> list[int]:
         """[x0, y0, x1, y1] with x1 / y1 the last column / row (inclusive), [0, 0, 0, 0] when empty:
@@ -50,7 +54,7 @@ class WindowMask:
     def tight(self) -> "WindowMask":
         """The same mask in its tight window (an empty mask: a 0 x 0 window)."""
         y0, y1, x0, x1 = self.box_half_open()
-        inner = self.mask[y0 - self.top:y1 - self.top, x0 - self.left:x1 - self.left] if y1 else self.mask[:0, :0]
+        inner = self.mask[y0 - self.top : y1 - self.top, x0 - self.left : x1 - self.left] if y1 else self.mask[:0, :0]
         return WindowMask(np.ascontiguousarray(inner), y0, x0, self.image_size)
 
     def grown(self, pixels: int) -> "WindowMask":
@@ -60,7 +64,7 @@ class WindowMask:
         top, left = max(self.top - pixels, 0), max(self.left - pixels, 0)
         bottom, right = min(self.top + h + pixels, height), min(self.left + w + pixels, width)
         grown = np.zeros((bottom - top, right - left), dtype=bool)
-        grown[self.top - top:self.top - top + h, self.left - left:self.left - left + w] = self.mask
+        grown[self.top - top : self.top - top + h, self.left - left : self.left - left + w] = self.mask
         return WindowMask(grown, top, left, self.image_size)
 
     def with_mask(self, mask: np.ndarray) -> "WindowMask":
@@ -75,7 +79,7 @@ class WindowMask:
         """bool [H, W]."""
         full = np.zeros(self.image_size, dtype=bool)
         h, w = self.mask.shape
-        full[self.top:self.top + h, self.left:self.left + w] = self.mask
+        full[self.top : self.top + h, self.left : self.left + w] = self.mask
         return full
 
     def full_frame_window(self, value: bool) -> "WindowMask":
@@ -105,8 +109,14 @@ def stats_windows(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float,
     return upscaler.outer_windows(low_res, threshold - abs(offset) - WINDOW_MARGIN)
 
 
-def window_result(upscaler: MaskUpscaler, low_res: np.ndarray, window, threshold: float, offset: float,
-                  origin: tuple[int, int] = (0, 0)) -> WindowedResult:
+def window_result(
+    upscaler: MaskUpscaler,
+    low_res: np.ndarray,
+    window,
+    threshold: float,
+    offset: float,
+    origin: tuple[int, int] = (0, 0),
+) -> WindowedResult:
     """Mask, stability and box of one mask from its logits inside ``window`` (a ``stats_windows`` row);
     ``low_res`` and ``origin`` as ``MaskUpscaler.window_logits`` takes them."""
     logits = upscaler.window_logits(low_res, window, origin)
@@ -118,8 +128,9 @@ def window_result(upscaler: MaskUpscaler, low_res: np.ndarray, window, threshold
     return WindowedResult(mask, stability, mask.box_xyxy())
 
 
-def upscale_windowed(upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float,
-                     offset: float) -> list[WindowedResult]:
+def upscale_windowed(
+    upscaler: MaskUpscaler, low_res: np.ndarray, threshold: float, offset: float
+) -> list[WindowedResult]:
     """Masks, stability scores and boxes of low-res logits [M, L, L], upscaling each only in its window.
 
     Each window holds every upscaled logit > threshold - |offset| (``MaskUpscaler.outer_windows``), so

@@ -27,8 +27,9 @@ def require_scipy():
     try:
         from scipy import ndimage
     except ImportError:
-        raise MissingDependencyError("min_mask_region_area > 0 needs scipy (pip install 'sam-edge[everything]'); "
-                                     "or pass min_mask_region_area=0") from None
+        raise MissingDependencyError(
+            "min_mask_region_area > 0 needs scipy (pip install 'sam-edge[everything]'); or pass min_mask_region_area=0"
+        ) from None
     return ndimage
 
 

@@ -70,7 +70,7 @@ def reference_nms(boxes, scores, threshold):
         if i in suppressed:
             continue
         keep.append(i)
-        for j in order[a + 1:]:
+        for j in order[a + 1 :]:
             iw = max(np.float32(0), min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0]))
             ih = max(np.float32(0), min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1]))
             inter = iw * ih

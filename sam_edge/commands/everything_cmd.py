@@ -33,24 +33,35 @@ SETTINGS = (
     ("--crop-n-points-downscale-factor", int, 1, "N", "crop layer i gets points-per-side / N**i points per side"),
     ("--min-mask-region-area", int, 0, "N", "remove holes and islands smaller than N pixels (needs scipy)"),
 )
-METADATA_HEADER = ("id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"
-                   "stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h")
+METADATA_HEADER = (
+    "id,area,bbox_x0,bbox_y0,bbox_w,bbox_h,point_input_x,point_input_y,predicted_iou,"
+    "stability_score,crop_box_x0,crop_box_y0,crop_box_w,crop_box_h"
+)
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("everything", help="segment everything in an image (automatic mask generator)",
-                                   description="Masks for everything in IMAGE from a grid of point prompts, "
-                                               "with segment_anything's SamAutomaticMaskGenerator settings.")
+    parser = subparsers.add_parser(
+        "everything",
+        help="segment everything in an image (automatic mask generator)",
+        description="Masks for everything in IMAGE from a grid of point prompts, "
+        "with segment_anything's SamAutomaticMaskGenerator settings.",
+    )
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
     add_model_option(parser)
     group = parser.add_argument_group("generator settings (segment_anything's defaults)")
     for flag, kind, default, metavar, help_text in SETTINGS:
-        group.add_argument(flag, type=kind, default=default, metavar=metavar,
-                           help=f"{help_text} (default: {default:g})")
-    parser.add_argument("--json", type=Path, metavar="OUT.json",
-                        help="the records with COCO RLE masks (amg.py --convert-to-rle)")
-    parser.add_argument("--masks-dir", type=Path, metavar="DIR",
-                        help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty")
+        group.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{help_text} (default: {default:g})"
+        )
+    parser.add_argument(
+        "--json", type=Path, metavar="OUT.json", help="the records with COCO RLE masks (amg.py --convert-to-rle)"
+    )
+    parser.add_argument(
+        "--masks-dir",
+        type=Path,
+        metavar="DIR",
+        help="<i>.png masks + metadata.csv (amg.py's folder); DIR must be new or empty",
+    )
     parser.add_argument("--overlay", type=Path, metavar="OUT.png", help="every mask in its own colour over the image")
     add_backend_option(parser)
     add_threads_option(parser)
@@ -76,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args)
     max_pixels = args.max_pixels
     rgb = read_image(args.image, max_pixels)
-    predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,
-                             max_pixels=max_pixels, cache_size=0)
+    predictor = SamPredictor(
+        resolve_model_dir(args.model), backend=args.backend, threads=args.threads, max_pixels=max_pixels, cache_size=0
+    )
     generator = SamAutomaticMaskGenerator(predictor, **kwargs, output_mode="coco_rle")
     started = time.perf_counter()
     records = generator.generate(rgb, progress=ProgressBar())
@@ -102,5 +114,9 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         filled = self.WIDTH * done // max(total, 1)
         end = "\n" if done >= total else ""
-        print(f"\rsegmenting everything [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} prompts",
-              end=end, file=self.stream, flush=True)
+        print(
+            f"\rsegmenting everything [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} prompts",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )

@@ -28,8 +28,10 @@ def check_outputs(args: argparse.Namespace) -> None:
     if args.masks_dir is not None:
         check_output_dir(args.masks_dir)
         if args.masks_dir.is_dir() and any(args.masks_dir.iterdir()):
-            raise OutputPathError(f"--masks-dir {args.masks_dir} is not empty; give a new or empty directory "
-                                  "(amg.py refuses an existing one too)")
+            raise OutputPathError(
+                f"--masks-dir {args.masks_dir} is not empty; give a new or empty directory "
+                "(amg.py refuses an existing one too)"
+            )
 
 
 def write_outputs(args: argparse.Namespace, rgb: np.ndarray, records: list[dict]) -> None:
@@ -52,8 +54,15 @@ def write_outputs(args: argparse.Namespace, rgb: np.ndarray, records: list[dict]
 
 def metadata_row(index: int, record: dict) -> str:
     """One line of amg.py's metadata.csv (its str() of every value)."""
-    values = [index, record["area"], *record["bbox"], *record["point_coords"][0], record["predicted_iou"],
-              record["stability_score"], *record["crop_box"]]
+    values = [
+        index,
+        record["area"],
+        *record["bbox"],
+        *record["point_coords"][0],
+        record["predicted_iou"],
+        record["stability_score"],
+        *record["crop_box"],
+    ]
     return ",".join(str(value) for value in values)
 
 

@@ -36,13 +36,29 @@ SAMPLE = {"path": "assets/sample_scene.png"}
 SCENE = {"scene_seed": 7}
 CASES = [
     # name, image, generator arguments (the bundled model's IoU head does not rank masks: low thresholds)
-    ("grid", SAMPLE, dict(points_per_side=12, pred_iou_thresh=0.15, stability_score_thresh=0.4,
-                          output_mode="coco_rle")),
-    ("crops_small_regions", SCENE, dict(points_per_side=8, crop_n_layers=1, crop_n_points_downscale_factor=2,
-                                        pred_iou_thresh=0.05, stability_score_thresh=0.2, min_mask_region_area=100,
-                                        output_mode="uncompressed_rle")),
-    ("no_filters_binary", SAMPLE, dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0,
-                                       output_mode="binary_mask")),
+    (
+        "grid",
+        SAMPLE,
+        dict(points_per_side=12, pred_iou_thresh=0.15, stability_score_thresh=0.4, output_mode="coco_rle"),
+    ),
+    (
+        "crops_small_regions",
+        SCENE,
+        dict(
+            points_per_side=8,
+            crop_n_layers=1,
+            crop_n_points_downscale_factor=2,
+            pred_iou_thresh=0.05,
+            stability_score_thresh=0.2,
+            min_mask_region_area=100,
+            output_mode="uncompressed_rle",
+        ),
+    ),
+    (
+        "no_filters_binary",
+        SAMPLE,
+        dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0, output_mode="binary_mask"),
+    ),
     ("scene_default_thresholds", SCENE, dict(points_per_side=4, output_mode="coco_rle")),
 ]
 
@@ -53,8 +69,9 @@ def load_sam_edge_runtime():
     import sam_edge
 
     for name in ("runtime", "scenes"):
-        spec = importlib.util.spec_from_file_location(f"sam_edge.{name}", ROOT / name / "__init__.py",
-                                                      submodule_search_locations=[str(ROOT / name)])
+        spec = importlib.util.spec_from_file_location(
+            f"sam_edge.{name}", ROOT / name / "__init__.py", submodule_search_locations=[str(ROOT / name)]
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
@@ -96,8 +113,9 @@ class GraphsPredictor:
         self.ours.reset_image()
 
     @torch.no_grad()
-    def predict_torch(self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True,
-                      return_logits=False):
+    def predict_torch(
+        self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True, return_logits=False
+    ):
         from segment_anything.modeling import Sam
 
         from sam_edge.runtime.prompts import DecoderFeeds
@@ -138,9 +156,13 @@ def compact(record: dict, image_size: tuple[int, int]) -> dict:
     else:
         rle = segmentation
     counts = rle["counts"].decode("ascii") if isinstance(rle["counts"], bytes) else rle["counts"]
-    return {**record, "segmentation": {"size": list(image_size), "counts": counts},
-            "segmentation_type": type(segmentation).__name__ if isinstance(segmentation, np.ndarray)
-            else ("list" if isinstance(segmentation["counts"], list) else "str")}
+    return {
+        **record,
+        "segmentation": {"size": list(image_size), "counts": counts},
+        "segmentation_type": type(segmentation).__name__
+        if isinstance(segmentation, np.ndarray)
+        else ("list" if isinstance(segmentation["counts"], list) else "str"),
+    }
 
 
 def main() -> None:
@@ -160,10 +182,22 @@ def main() -> None:
         started = time.perf_counter()
         records = generator.generate(image)
         print(f"{name}: {len(records)} masks in {time.perf_counter() - started:.1f} s", flush=True)
-        cases.append({"name": name, "image": image_spec, "image_size": list(image.shape[:2]), "kwargs": kwargs,
-                      "records": [compact(r, image.shape[:2]) for r in records]})
-    made_with = {"segment_anything": getattr(segment_anything, "__version__", "1.0"), "torch": torch.__version__,
-                 "model": "nano (bundled)", "engine": ENGINE, "threads": THREADS}
+        cases.append(
+            {
+                "name": name,
+                "image": image_spec,
+                "image_size": list(image.shape[:2]),
+                "kwargs": kwargs,
+                "records": [compact(r, image.shape[:2]) for r in records],
+            }
+        )
+    made_with = {
+        "segment_anything": getattr(segment_anything, "__version__", "1.0"),
+        "torch": torch.__version__,
+        "model": "nano (bundled)",
+        "engine": ENGINE,
+        "threads": THREADS,
+    }
     with gzip.open(OUT, "wt") as handle:
         json.dump({"made_with": made_with, "cases": cases}, handle)
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.0f} KiB)")
