@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -25,9 +26,11 @@ EMBEDDING_FORMAT_VERSION = 1
 _MAX_FIELD_BYTES = 256 << 20
 # What reading a damaged or foreign .npz raises: zipfile's own errors, its decompressors' (zlib, lzma,
 # bz2 as OSError), an encrypted member (RuntimeError), an unknown compression (NotImplementedError),
-# numpy's header parsing (ValueError, struct.error) and a header claiming an absurd shape (MemoryError).
+# numpy's header parsing (ValueError, struct.error, tokenize.TokenError for a version 1 header cut inside a
+# bracket) and a header claiming an absurd shape (MemoryError).
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError,
-               NotImplementedError, RuntimeError, struct.error, OverflowError, MemoryError)
+               NotImplementedError, RuntimeError, struct.error, tokenize.TokenError, SyntaxError, OverflowError,
+               MemoryError)
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:
                 raise ValueError(f"{too_large[0]} unpacks to more than {_MAX_FIELD_BYTES >> 20} MiB")
             return {key: data[key] for key in data.files}
     except _UNREADABLE as error:
-        reason = (str(error).splitlines() or [type(error).__name__])[0][:160]
+        reason = "a damaged array header" if isinstance(error, (tokenize.TokenError, SyntaxError)) else \
+            (str(error).splitlines() or [type(error).__name__])[0][:160]
         raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({reason})") from None
 
 

@@ -5,6 +5,7 @@ pinned with the exact answer it gets now: a one-line SamEdgeError instead of ano
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import numpy as np
@@ -64,6 +65,16 @@ def test_embedding_with_a_damaged_deflate_stream(tmp_path):
     expected = rf"^{path} is not a sam-edge embedding .npz \(Error -3 while decompressing"
     with pytest.raises(InvalidInputError, match=expected):
         ImageEmbedding.load(path)
+
+
+def test_embedding_whose_array_header_ends_inside_a_bracket(tmp_path):
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4,\n"  # numpy tokenizes it: TokenError
+    path = tmp_path / "cut-header.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("embeddings.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+    with pytest.raises(InvalidInputError) as caught:
+        ImageEmbedding.load(path)
+    assert str(caught.value) == f"{path} is not a sam-edge embedding .npz (a damaged array header)"
 
 
 @pytest.mark.parametrize("changes, message", [
