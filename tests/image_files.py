@@ -29,13 +29,24 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
 def encoded_images() -> dict[str, bytes]:
     """A few-pixel image in each common format and mode Pillow writes (seeds for the image fuzzer)."""
     rgb = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3) * 3
-    images = {"rgb": Image.fromarray(rgb), "gray": Image.fromarray(rgb[..., 0]),
-              "rgba": Image.fromarray(np.dstack([rgb, rgb[..., :1]])),
-              "i16": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)}
+    images = {
+        "rgb": Image.fromarray(rgb),
+        "gray": Image.fromarray(rgb[..., 0]),
+        "rgba": Image.fromarray(np.dstack([rgb, rgb[..., :1]])),
+        "i16": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257),
+    }
     images["palette"] = images["rgb"].convert("P")
-    formats = {"png": ("rgb", "gray", "rgba", "palette", "i16"), "jpeg": ("rgb", "gray"), "bmp": ("rgb", "palette"),
-               "gif": ("palette",), "tiff": ("rgb", "rgba", "i16"), "webp": ("rgb", "rgba"), "ppm": ("rgb", "gray"),
-               "ico": ("rgba",), "tga": ("rgb",)}
+    formats = {
+        "png": ("rgb", "gray", "rgba", "palette", "i16"),
+        "jpeg": ("rgb", "gray"),
+        "bmp": ("rgb", "palette"),
+        "gif": ("palette",),
+        "tiff": ("rgb", "rgba", "i16"),
+        "webp": ("rgb", "rgba"),
+        "ppm": ("rgb", "gray"),
+        "ico": ("rgba",),
+        "tga": ("rgb",),
+    }
     encoded = {}
     for fmt, modes in formats.items():
         for mode in modes:

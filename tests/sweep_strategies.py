@@ -30,8 +30,29 @@ SWEEP = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
-DTYPES = ["?", "i1", "u1", "i2", "u2", ">u2", "i4", "u4", "i8", "u8", "f2", "f4", ">f4", "f8", "g", "c8",
-          "U3", "S2", "M8[s]", "m8[s]", [("r", "u1"), ("g", "u1")]]
+DTYPES = [
+    "?",
+    "i1",
+    "u1",
+    "i2",
+    "u2",
+    ">u2",
+    "i4",
+    "u4",
+    "i8",
+    "u8",
+    "f2",
+    "f4",
+    ">f4",
+    "f8",
+    "g",
+    "c8",
+    "U3",
+    "S2",
+    "M8[s]",
+    "m8[s]",
+    [("r", "u1"), ("g", "u1")],
+]
 FILL_FLOATS = [0.0, 1.0, -1.0, 0.5, -30.0, 1e4, 1e38, -1e38, 1e300, float("nan"), float("inf"), -float("inf")]
 
 
@@ -60,8 +81,9 @@ def any_array(max_dims: int = 4, max_side: int = 5) -> st.SearchStrategy[np.ndar
 def python_values() -> st.SearchStrategy[object]:
     """Nested lists / tuples of None, bools, unbounded ints, any floats, short strings and bytes."""
     leaves = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3) | st.binary(max_size=3)
-    return st.recursive(leaves, lambda children: st.lists(children, max_size=4) | st.tuples(children, children),
-                        max_leaves=12)
+    return st.recursive(
+        leaves, lambda children: st.lists(children, max_size=4) | st.tuples(children, children), max_leaves=12
+    )
 
 
 # Built once: strategies made afresh per example cost more to validate than to draw.
@@ -70,8 +92,9 @@ ANYTHING = any_array() | python_values()
 
 def image_arrays() -> st.SearchStrategy[np.ndarray]:
     """Arrays shaped like images (HxW, HxWxC) of any dtype, or of any shape at all."""
-    shape = st.tuples(st.integers(0, 6), st.integers(0, 6)) | st.tuples(st.integers(0, 6), st.integers(0, 6),
-                                                                       st.sampled_from([0, 1, 2, 3, 4, 5]))
+    shape = st.tuples(st.integers(0, 6), st.integers(0, 6)) | st.tuples(
+        st.integers(0, 6), st.integers(0, 6), st.sampled_from([0, 1, 2, 3, 4, 5])
+    )
     return hnp.arrays(any_dtype(), shape) | any_array()
 
 
@@ -94,9 +117,12 @@ def coordinates(leading: tuple[int, ...], size_hw: tuple[int, int]) -> st.Search
         xs, ys, dtype, form = parts
         return as_given(np.stack([xs, ys], axis=-1).reshape(leading + (2,)).astype(dtype), form)
 
-    return st.tuples(st.lists(st.floats(0, width), min_size=count, max_size=count),
-                     st.lists(st.floats(0, height), min_size=count, max_size=count),
-                     st.sampled_from(["f4", "f8", "i8"]), st.sampled_from(["array", "list", "tuple"])).map(build)
+    return st.tuples(
+        st.lists(st.floats(0, width), min_size=count, max_size=count),
+        st.lists(st.floats(0, height), min_size=count, max_size=count),
+        st.sampled_from(["f4", "f8", "i8"]),
+        st.sampled_from(["array", "list", "tuple"]),
+    ).map(build)
 
 
 @functools.lru_cache(maxsize=None)
@@ -107,13 +133,17 @@ def labels(shape: tuple[int, ...]) -> st.SearchStrategy:
         values, dtype, form = parts
         return as_given(np.array(values).reshape(shape).astype(dtype), form)
 
-    return st.tuples(st.lists(st.sampled_from([0, 1]), min_size=count, max_size=count),
-                     st.sampled_from(["i8", "f4", "?"]), st.sampled_from(["array", "list"])).map(build)
+    return st.tuples(
+        st.lists(st.sampled_from([0, 1]), min_size=count, max_size=count),
+        st.sampled_from(["i8", "f4", "?"]),
+        st.sampled_from(["array", "list"]),
+    ).map(build)
 
 
 @functools.lru_cache(maxsize=None)
 def boxes(leading: tuple[int, ...], size_hw: tuple[int, int]) -> st.SearchStrategy:
     """Boxes (x0, y0, x1, y1) inside the image with x0 <= x1, y0 <= y1, shaped leading + (4,)."""
+
     def build(parts):
         corners, form = parts
         corners = np.asarray(corners, dtype=np.float64)
@@ -130,6 +160,7 @@ def filled_arrays(shape: tuple[int, ...], dtypes: list[str], fills: list[float],
 
     Built with numpy from a handful of draws: hypothesis.extra.numpy takes ~20 ms per 256x256 array.
     """
+
     def build(parts) -> np.ndarray:
         dtype, fill, placed = parts
         with np.errstate(over="ignore", invalid="ignore"):
@@ -162,10 +193,16 @@ def mask_sizes() -> st.SearchStrategy[object]:
     test_sweep_predictor.py): infinite sides (OverflowError) and arrays of several rows (a message
     of several lines).
     """
-    side = (st.integers(-3, 48) | st.sampled_from([10**8, 10**9, 10**12, -10**9, 2**70]) | st.floats(-3, 48)
-            | st.just(float("nan")) | st.text(max_size=2))
-    flat_arrays = (hnp.arrays(st.sampled_from(["i1", "u2", "i8", "?"]), st.integers(0, 3))
-                   | hnp.arrays("f4", st.integers(0, 3), elements=st.floats(allow_infinity=False, width=32)))
+    side = (
+        st.integers(-3, 48)
+        | st.sampled_from([10**8, 10**9, 10**12, -(10**9), 2**70])
+        | st.floats(-3, 48)
+        | st.just(float("nan"))
+        | st.text(max_size=2)
+    )
+    flat_arrays = hnp.arrays(st.sampled_from(["i1", "u2", "i8", "?"]), st.integers(0, 3)) | hnp.arrays(
+        "f4", st.integers(0, 3), elements=st.floats(allow_infinity=False, width=32)
+    )
     junk = st.none() | st.booleans() | st.integers() | st.text(max_size=3) | st.binary(max_size=3)
     return st.tuples(side, side) | st.lists(side, max_size=3) | junk | flat_arrays
 
@@ -188,8 +225,11 @@ def prompts(draw, size_hw: tuple[int, int], batched: bool) -> dict:
     batch = (draw(st.integers(1, 3)),) if batched else ()
     points = batch + (draw(st.integers(1, 4)),)
     any_or = {"none": st.none(), "garbage": ANYTHING}
-    pair = pick(draw, {"valid": 3, "none": 1, "garbage": 1}, {"valid": st.just("valid"), "none": st.just("none"),
-                                                              "garbage": st.just("garbage")})
+    pair = pick(
+        draw,
+        {"valid": 3, "none": 1, "garbage": 1},
+        {"valid": st.just("valid"), "none": st.just("none"), "garbage": st.just("garbage")},
+    )
     if pair == "garbage":
         coords = pick(draw, {"valid": 1, "none": 1, "garbage": 2}, {"valid": coordinates(points, size_hw), **any_or})
         point_labels = pick(draw, {"valid": 1, "none": 1, "garbage": 2}, {"valid": labels(points), **any_or})
@@ -200,10 +240,14 @@ def prompts(draw, size_hw: tuple[int, int], batched: bool) -> dict:
     return {
         "point_coords": coords,
         "point_labels": point_labels,
-        "boxes" if batched else "box": pick(draw, {"valid": 2, "none": 2, "garbage": 1},
-                                            {"valid": boxes(batch, size_hw), **any_or}),
-        "mask_input": pick(draw, {"valid": 1, "none": 2, "garbage": 1},
-                           {"valid": low_res_masks(mask_leading), "none": st.none(), "garbage": ANY_MASK_INPUT}),
+        "boxes" if batched else "box": pick(
+            draw, {"valid": 2, "none": 2, "garbage": 1}, {"valid": boxes(batch, size_hw), **any_or}
+        ),
+        "mask_input": pick(
+            draw,
+            {"valid": 1, "none": 2, "garbage": 1},
+            {"valid": low_res_masks(mask_leading), "none": st.none(), "garbage": ANY_MASK_INPUT},
+        ),
         "multimask_output": draw(st.booleans()),
         "return_logits": draw(st.booleans()),
         "mask_size": pick(draw, {"none": 2, "garbage": 1}, {"none": st.none(), "garbage": MASK_SIZES}),

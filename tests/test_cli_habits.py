@@ -49,23 +49,27 @@ def test_every_single_valued_option_of_every_command_refuses_a_repeat():
                 assert isinstance(action, StoreOnce), (name, action.option_strings)
 
 
-@pytest.mark.parametrize("argv, option", [
-    (["segment", SAMPLE, "--box", "1,2,3,4", "--box", "2,3,4,5"], "--box"),
-    (["segment", SAMPLE, "--point", "1,2", "--out", "{tmp}/a.png", "--out", "{tmp}/b.png"], "--out"),
-    (["segment", SAMPLE, "--point", "1,2", "--model", "{tmp}/a", "--model", "{tmp}/b"], "--model"),
-    (["segment", SAMPLE, "--point", "1,2", "--threads", "1", "--threads", "1"], "--threads"),
-    (["export", "--random", "vit_t", "--out", "{tmp}/a", "--out", "{tmp}/b"], "--out"),
-    (["eval", "--limit", "1", "--limit", "2"], "--limit"),
-    (["bench", "--target-ms", "5", "--target-ms", "6"], "--target-ms"),
-    (["backends", "--rounds", "1", "--rounds", "2"], "--rounds"),
-    (["quantize", "--recipe", "auto", "--recipe", "all"], "--recipe"),
-])
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["segment", SAMPLE, "--box", "1,2,3,4", "--box", "2,3,4,5"], "--box"),
+        (["segment", SAMPLE, "--point", "1,2", "--out", "{tmp}/a.png", "--out", "{tmp}/b.png"], "--out"),
+        (["segment", SAMPLE, "--point", "1,2", "--model", "{tmp}/a", "--model", "{tmp}/b"], "--model"),
+        (["segment", SAMPLE, "--point", "1,2", "--threads", "1", "--threads", "1"], "--threads"),
+        (["export", "--random", "vit_t", "--out", "{tmp}/a", "--out", "{tmp}/b"], "--out"),
+        (["eval", "--limit", "1", "--limit", "2"], "--limit"),
+        (["bench", "--target-ms", "5", "--target-ms", "6"], "--target-ms"),
+        (["backends", "--rounds", "1", "--rounds", "2"], "--rounds"),
+        (["quantize", "--recipe", "auto", "--recipe", "all"], "--recipe"),
+    ],
+)
 def test_a_repeated_single_valued_option_is_one_line_naming_it(argv, option, tmp_path):
     argv = [str(arg).format(tmp=tmp_path) for arg in argv]
     command = argv[0]
     assert one_error_line(argv, command) == (
         f"sam-edge {command}: error: argument {option}: given more than once; give it once "
-        f"(see sam-edge {command} --help)")
+        f"(see sam-edge {command} --help)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -99,7 +103,8 @@ def test_threads_below_one_or_not_a_number_is_a_usage_error(command, value):
     argv = [command] + ([SAMPLE, "--point", "1,2"] if command == "segment" else []) + ["--threads", value]
     assert one_error_line(argv, command) == (
         f"sam-edge {command}: error: argument --threads: expected an integer >= 1; got '{value}' "
-        f"(see sam-edge {command} --help)")
+        f"(see sam-edge {command} --help)"
+    )
 
 
 def test_negative_coordinates_are_values_with_or_without_equals():
@@ -118,16 +123,21 @@ def test_negative_point_is_refused_as_outside_before_any_model_loads(point, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("argv, command", [
-    (["segment", SAMPLE, "--point", "1,2", "--model", GRAPH_FILE], "segment"),
-    (["eval", "--model", GRAPH_FILE], "eval"),
-    (["bench", "--model", GRAPH_FILE], "bench"),
-    (["backends", GRAPH_FILE], "backends"),
-])
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["segment", SAMPLE, "--point", "1,2", "--model", GRAPH_FILE], "segment"),
+        (["eval", "--model", GRAPH_FILE], "eval"),
+        (["bench", "--model", GRAPH_FILE], "bench"),
+        (["backends", GRAPH_FILE], "backends"),
+    ],
+)
 def test_a_file_given_as_the_model_directory_is_named_as_a_file(argv, command):
     line = one_error_line(argv, command)
-    assert f"{GRAPH_FILE} is a file, not a model directory; give the directory `sam-edge export` wrote " \
-           "(<model>.encoder.<precision>.onnx or .xml and its decoder graphs)" in line
+    assert (
+        f"{GRAPH_FILE} is a file, not a model directory; give the directory `sam-edge export` wrote "
+        "(<model>.encoder.<precision>.onnx or .xml and its decoder graphs)" in line
+    )
 
 
 def test_image_above_max_pixels_is_one_line_naming_the_flag(tmp_path):
@@ -136,8 +146,10 @@ def test_image_above_max_pixels_is_one_line_naming_the_flag(tmp_path):
         warnings.simplefilter("always")
         line = one_error_line(["segment", big, "--point", "1,2", "--out", tmp_path / "mask.png"], "segment")
     assert caught == []  # Pillow's DecompressionBombWarning would be two more lines
-    assert line == (f"sam-edge segment: error: {str(big)!r} is 12000x12000 = 144,000,000 pixels, above the limit of "
-                    "50,000,000 pixels; to load it pass a larger max_pixels= (or max_pixels=None; CLI: --max-pixels N)")
+    assert line == (
+        f"sam-edge segment: error: {str(big)!r} is 12000x12000 = 144,000,000 pixels, above the limit of "
+        "50,000,000 pixels; to load it pass a larger max_pixels= (or max_pixels=None; CLI: --max-pixels N)"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["12k.png"]
 
 
@@ -150,15 +162,21 @@ def test_max_pixels_is_passed_to_the_loader(tmp_path, monkeypatch):
         line = one_error_line(["segment", big, "--point", "1,2", "--max-pixels", "300000000"], "segment")
         assert "is corrupt or truncated" in line  # past the size checks: only the missing pixel data is left
     assert one_error_line(["segment", SAMPLE, "--point", "1,2", "--max-pixels", "0"], "segment").endswith(
-        "argument --max-pixels: expected an integer >= 1; got '0' (see sam-edge segment --help)")
+        "argument --max-pixels: expected an integer >= 1; got '0' (see sam-edge segment --help)"
+    )
 
 
 def test_a_damaged_tiff_is_one_line_although_libtiff_prints_its_own(tmp_path):
     damaged = tmp_path / "damaged.tif"
     damaged.write_bytes(damaged_deflate_tiff())  # libtiff writes "ZIPDecode: Decoding error ..." to fd 2
-    done = subprocess.run([sys.executable, "-m", "sam_edge", "segment", str(damaged), "--point", "1,1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "sam_edge", "segment", str(damaged), "--point", "1,1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines() == [
         f"sam-edge segment: error: image file {str(damaged)!r} is corrupt or truncated (OSError: decoder error -2); "
-        "give a complete image file Pillow can decode (PNG, JPEG, TIFF, BMP, WebP, ...)"]
+        "give a complete image file Pillow can decode (PNG, JPEG, TIFF, BMP, WebP, ...)"
+    ]

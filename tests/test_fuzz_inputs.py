@@ -24,8 +24,17 @@ SECONDS = {"image": 25, "embedding": 20, "metadata": 15}
 @pytest.mark.parametrize("target", list(SECONDS))
 def test_fuzz_target_finds_nothing(target, tmp_path):
     seconds = int(os.environ.get("SAM_EDGE_FUZZ_SECONDS", SECONDS[target]))
-    command = [sys.executable, str(FUZZ_SCRIPT), target, str(tmp_path / "corpus"), f"-max_total_time={seconds}",
-               "-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/", "-print_final_stats=1"]
+    command = [
+        sys.executable,
+        str(FUZZ_SCRIPT),
+        target,
+        str(tmp_path / "corpus"),
+        f"-max_total_time={seconds}",
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+        f"-artifact_prefix={tmp_path}/",
+        "-print_final_stats=1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 180)
     findings = sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(("crash-", "timeout-", "oom-")))
     uncaught = done.stderr.find("=== Uncaught Python exception")  # the traceback, not the last progress lines

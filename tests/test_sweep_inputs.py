@@ -20,8 +20,28 @@ from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.image_io import load_image
 from sam_edge.runtime.metadata import GraphMetadata
 
-PIL_MODES = ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
-             "I", "F", "I;16", "I;16L", "I;16B", "I;16N"]
+PIL_MODES = [
+    "1",
+    "L",
+    "LA",
+    "La",
+    "P",
+    "PA",
+    "RGB",
+    "RGBA",
+    "RGBa",
+    "RGBX",
+    "CMYK",
+    "YCbCr",
+    "LAB",
+    "HSV",
+    "I",
+    "F",
+    "I;16",
+    "I;16L",
+    "I;16B",
+    "I;16N",
+]
 MAX_PIXELS = st.none() | st.integers(-2, 40) | st.booleans() | st.floats(-1, 40) | st.text(max_size=2)
 
 
@@ -63,9 +83,14 @@ def test_load_image_returns_or_refuses_any_pil_image(image):
         check_rgb(rgb, image.height, image.width)
 
 
-VALID_FIELDS = {"embeddings": np.zeros((1, 4, 3, 3), np.float32), "original_size": np.array([30, 40]),
-                "input_size": np.array([768, 1024]), "model_id": np.str_("nano-e39bdf9cc37c"),
-                "model_type": np.str_("nano"), "format_version": np.int64(1)}
+VALID_FIELDS = {
+    "embeddings": np.zeros((1, 4, 3, 3), np.float32),
+    "original_size": np.array([30, 40]),
+    "input_size": np.array([768, 1024]),
+    "model_id": np.str_("nano-e39bdf9cc37c"),
+    "model_type": np.str_("nano"),
+    "format_version": np.int64(1),
+}
 
 
 @st.composite
@@ -103,7 +128,8 @@ def test_embedding_load_returns_or_refuses_any_fields(scratch, fields):
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 BASE_RECORD = dataclasses.asdict(GraphMetadata(model_type="nano", model_id="nano-e39bdf9cc37c", part="encoder"))
 
 

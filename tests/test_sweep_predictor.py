@@ -27,12 +27,22 @@ def tiny_model_dir(tmp_path_factory):
     from sam_edge.export.api import export_model, load_model
     from sam_edge.export.specs import DecoderSpec, ModelSpec, ViTSpec
 
-    spec = ModelSpec("sweep_tiny", ViTSpec(16, 1, 1, ()),  # windowed attention only: the cheapest encoder
-                     DecoderSpec(transformer_dim=16, transformer_depth=1, transformer_heads=1, transformer_mlp_dim=16,
-                                 iou_head_hidden_dim=16, mask_in_chans=4))
+    spec = ModelSpec(
+        "sweep_tiny",
+        ViTSpec(16, 1, 1, ()),  # windowed attention only: the cheapest encoder
+        DecoderSpec(
+            transformer_dim=16,
+            transformer_depth=1,
+            transformer_heads=1,
+            transformer_mlp_dim=16,
+            iou_head_hidden_dim=16,
+            mask_in_chans=4,
+        ),
+    )
     out_dir = tmp_path_factory.mktemp("sweep_model")
-    export_model(load_model(model_type=spec, random_seed=3), out_dir, "onnx", progress=lambda message: None,
-                 time_backends=False)
+    export_model(
+        load_model(model_type=spec, random_seed=3), out_dir, "onnx", progress=lambda message: None, time_backends=False
+    )
     return out_dir
 
 
@@ -108,8 +118,12 @@ def hand_made_embeddings(draw, model_id: str, shape: tuple[int, ...]) -> ImageEm
     """
     array = draw(filled_arrays(shape, ["f4", "f8"], [0.0, 1.0, -2.5], st.floats(-3, 3)) | any_array())
     original = draw(embedding_sizes())
-    fits = (isinstance(original, tuple) and len(original) == 2
-            and all(type(side) is int and side > 0 for side in original) and draw(st.booleans()))
+    fits = (
+        isinstance(original, tuple)
+        and len(original) == 2
+        and all(type(side) is int and side > 0 for side in original)
+        and draw(st.booleans())
+    )
     input_size = preprocess_shape(*original, 1024) if fits else draw(embedding_sizes())
     model = draw(st.sampled_from([model_id, "vit_b-0123456789ab"]))
     return ImageEmbedding(array, original, input_size, model, "sweep_tiny")
@@ -129,25 +143,30 @@ def test_set_image_embedding_returns_or_refuses_any_embedding(spare_predictor, d
 
 
 def nan_embedding(meta) -> ImageEmbedding:
-    return ImageEmbedding(np.full(tuple(meta.embedding_shape), np.nan, np.float32), (24, 32), (768, 1024),
-                          meta.model_id, meta.model_type)
+    return ImageEmbedding(
+        np.full(tuple(meta.embedding_shape), np.nan, np.float32), (24, 32), (768, 1024), meta.model_id, meta.model_type
+    )
 
 
 def sized_embedding(meta, original_size, input_size) -> ImageEmbedding:
-    return ImageEmbedding(np.zeros(tuple(meta.embedding_shape), np.float32), original_size, input_size,
-                          meta.model_id, meta.model_type)
+    return ImageEmbedding(
+        np.zeros(tuple(meta.embedding_shape), np.float32), original_size, input_size, meta.model_id, meta.model_type
+    )
 
 
 GAP = "runtime/predictor.py: not yet a one-line SamEdgeError; the sweep leaves these inputs out until it is"
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param("mask_size inf", marks=pytest.mark.xfail(strict=True, raises=OverflowError, reason=GAP)),
-    pytest.param("mask_size 2-D array", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
-    pytest.param("original_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
-    pytest.param("input_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
-    pytest.param("NaN embeddings", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param("mask_size inf", marks=pytest.mark.xfail(strict=True, raises=OverflowError, reason=GAP)),
+        pytest.param("mask_size 2-D array", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
+        pytest.param("original_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
+        pytest.param("input_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
+        pytest.param("NaN embeddings", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
+    ],
+)
 def test_known_gaps(predictor, spare_predictor, case):
     """Inputs the sweep found that still escape; each turns into a pass (and fails as XPASS) once fixed."""
     meta = predictor.metadata

@@ -31,10 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: image_fi
 WORK = Path(tempfile.mkdtemp(prefix="sam-edge-fuzz-"))
 # Per target: the modules it reads with, and the packages whose Python code is instrumented for coverage
 # (each package costs seconds of start-up: numpy and Pillow ~6 s each here).
-RUNTIME_MODULES = {"image": ("sam_edge.runtime.image_io", "PIL.Image"), "embedding": ("sam_edge.runtime.embedding",),
-                   "metadata": ("sam_edge.runtime.metadata",)}
-INSTRUMENTED = {"image": ["sam_edge", "PIL"], "embedding": ["sam_edge", "zipfile", "numpy"],
-                "metadata": ["sam_edge", "json"]}
+RUNTIME_MODULES = {
+    "image": ("sam_edge.runtime.image_io", "PIL.Image"),
+    "embedding": ("sam_edge.runtime.embedding",),
+    "metadata": ("sam_edge.runtime.metadata",),
+}
+INSTRUMENTED = {
+    "image": ["sam_edge", "PIL"],
+    "embedding": ["sam_edge", "zipfile", "numpy"],
+    "metadata": ["sam_edge", "json"],
+}
 
 
 def import_instrumented(target: str) -> None:
@@ -111,13 +117,20 @@ def embedding_seeds() -> dict[str, bytes]:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    fields = {"embeddings": rng.standard_normal((1, 4, 4, 4)).astype(np.float32), "original_size": np.array([30, 40]),
-              "input_size": np.array([768, 1024]), "model_id": np.str_("nano-e39bdf9cc37c"),
-              "model_type": np.str_("nano"),
-              "format_version": np.int64(1)}
+    fields = {
+        "embeddings": rng.standard_normal((1, 4, 4, 4)).astype(np.float32),
+        "original_size": np.array([30, 40]),
+        "input_size": np.array([768, 1024]),
+        "model_id": np.str_("nano-e39bdf9cc37c"),
+        "model_type": np.str_("nano"),
+        "format_version": np.int64(1),
+    }
     seeds = {}
-    for name, save, extra in (("plain", np.savez, {}), ("compressed", np.savez_compressed, {}),
-                              ("bad-size", np.savez, {"original_size": np.array([0, 40])})):
+    for name, save, extra in (
+        ("plain", np.savez, {}),
+        ("compressed", np.savez_compressed, {}),
+        ("bad-size", np.savez, {"original_size": np.array([0, 40])}),
+    ):
         buffer = io.BytesIO()
         save(buffer, **(fields | extra))
         seeds[f"{name}.npz"] = buffer.getvalue()
@@ -127,14 +140,25 @@ def embedding_seeds() -> dict[str, bytes]:
 def metadata_seeds() -> dict[str, bytes]:
     from sam_edge.runtime.metadata import GraphMetadata
 
-    record = GraphMetadata(model_type="nano", model_id="nano-e39bdf9cc37c", part="encoder", exporter="sam-edge",
-                           spec={"name": "nano", "encoder": {"kind": "nano"}})
-    return {"graph.json": record.to_json().encode(), "partial.json": b'{"model_type": "vit_b", "part": "decoder"}',
-            "list.json": b"[1, 2]"}
+    record = GraphMetadata(
+        model_type="nano",
+        model_id="nano-e39bdf9cc37c",
+        part="encoder",
+        exporter="sam-edge",
+        spec={"name": "nano", "encoder": {"kind": "nano"}},
+    )
+    return {
+        "graph.json": record.to_json().encode(),
+        "partial.json": b'{"model_type": "vit_b", "part": "decoder"}',
+        "list.json": b"[1, 2]",
+    }
 
 
-TARGETS = {"image": (fuzz_image, image_seeds), "embedding": (fuzz_embedding, embedding_seeds),
-           "metadata": (fuzz_metadata, metadata_seeds)}
+TARGETS = {
+    "image": (fuzz_image, image_seeds),
+    "embedding": (fuzz_embedding, embedding_seeds),
+    "metadata": (fuzz_metadata, metadata_seeds),
+}
 
 
 def seed_corpus(folder: Path, seeds: dict[str, bytes]) -> None:
