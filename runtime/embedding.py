@@ -106,9 +106,17 @@ def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:
                 raise ValueError(f"{too_large[0]} unpacks to more than {_MAX_FIELD_BYTES >> 20} MiB")
             return {key: data[key] for key in data.files}
     except _UNREADABLE as error:
-        reason = "a damaged array header" if isinstance(error, (tokenize.TokenError, SyntaxError)) else \
-            (str(error).splitlines() or [type(error).__name__])[0][:160]
-        raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({reason})") from None
+        raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({_unreadable_reason(error)})") from None
+
+
+def _unreadable_reason(error: BaseException) -> str:
+    """What numpy or zipfile said, in one line, without numpy's advice to load pickles unsafely."""
+    if isinstance(error, (tokenize.TokenError, SyntaxError)):
+        return "a damaged array header"
+    text = (str(error).splitlines() or [type(error).__name__])[0]
+    if "pickled" in text or "allow_pickle" in text:
+        return "it holds pickled Python objects, which are never loaded"
+    return text[:160]
 
 
 def image_key(rgb: np.ndarray, model_id: str) -> str:

@@ -171,3 +171,14 @@ def test_timedelta_image_and_non_integer_sizes():
         preprocess_shape(None, None, 1024)
     with pytest.raises(InvalidInputError, match=r"^sizes must be positive integers, got height=2.5"):
         preprocess_shape(2.5, 3, 1024)
+
+
+def test_embedding_holding_pickles_gets_no_advice_to_load_them(tmp_path):
+    path = tmp_path / "pickled.npz"
+    path.write_bytes(b"hello, not an archive\n")  # numpy takes unknown bytes for a pickle
+    with pytest.raises(InvalidInputError) as caught:
+        ImageEmbedding.load(path)
+    assert (
+        str(caught.value)
+        == f"{path} is not a sam-edge embedding .npz (it holds pickled Python objects, which are never loaded)"
+    )
