@@ -40,7 +40,7 @@ PROTOCOL = {  # one line per protocol, copied into every report
     "point": "1 fg click at the instance's deepest point, multimask; top-scored (point) and best of 3 (point_oracle)",
     "box": "tight ground-truth box (first/last pixel indices), single mask",
     "clicks": "from the top-scored 1-point mask: click at the deepest point of the deeper error region "
-              "(missed -> fg, spilled -> bg), re-predict with all clicks + previous low-res logits, single mask",
+    "(missed -> fg, spilled -> bg), re-predict with all clicks + previous low-res logits, single mask",
     "iou": "per instance in the original image frame; mIoU = mean over all instances of all images",
 }
 
@@ -50,8 +50,9 @@ class Segmenter(Protocol):
 
     def set_image(self, image): ...
 
-    def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                      multimask_output: bool = True): ...
+    def predict_batch(
+        self, point_coords=None, point_labels=None, boxes=None, mask_input=None, multimask_output: bool = True
+    ): ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class EvalSettings:
     def __post_init__(self) -> None:
         unknown = [p for p in self.prompts if p not in PROMPT_KINDS]
         if unknown or not self.prompts:
-            raise InvalidInputError(f"unknown prompt kinds {unknown or '(none given)'}; accepted: {', '.join(PROMPT_KINDS)}")
+            raise InvalidInputError(
+                f"unknown prompt kinds {unknown or '(none given)'}; accepted: {', '.join(PROMPT_KINDS)}"
+            )
         if isinstance(self.clicks, bool) or not isinstance(self.clicks, int) or not 1 <= self.clicks <= MAX_CLICKS:
             raise InvalidInputError(f"clicks must be an int in 1..{MAX_CLICKS}; got {self.clicks!r}")
         if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
@@ -144,15 +147,19 @@ class _TimedSegmenter:
             part = slice(start, min(count, start + self.batch))
             started = time.perf_counter()
             prediction = self.segmenter.predict_batch(
-                None if coords is None else coords[part], None if labels is None else labels[part],
-                None if boxes is None else boxes[part], None if mask_input is None else mask_input[part],
-                multimask_output=multimask)
+                None if coords is None else coords[part],
+                None if labels is None else labels[part],
+                None if boxes is None else boxes[part],
+                None if mask_input is None else mask_input[part],
+                multimask_output=multimask,
+            )
             self.decode_s += time.perf_counter() - started
             yield part, prediction
 
 
 def _run_point(model: _TimedSegmenter, targets: np.ndarray):
-    """1 fg point per instance -> (top IoU [K], best-of-3 IoU [K], top masks [K,H,W], top logits [K,1,256,256], coords [K,1,2])."""
+    """1 fg point per instance -> (top IoU [K], best-of-3 IoU [K], top masks [K,H,W],
+    top logits [K,1,256,256], coords [K,1,2])."""
     count = len(targets)
     coords = np.array([deepest_point(mask)[:2] for mask in targets], np.float32).reshape(count, 1, 2)
     labels = np.ones((count, 1), np.float32)
@@ -192,7 +199,9 @@ def _run_clicks(model: _TimedSegmenter, targets, masks, logits, coords, rounds: 
     return ious, masks, coords, labels
 
 
-def evaluate_scene(segmenter: Segmenter, scene: Scene, settings: EvalSettings, keep: tuple[int, ...] = ()) -> SceneResult:
+def evaluate_scene(
+    segmenter: Segmenter, scene: Scene, settings: EvalSettings, keep: tuple[int, ...] = ()
+) -> SceneResult:
     """Run the selected protocols on every instance of ``scene``; keep Examples for instances ``keep``."""
     started = time.perf_counter()
     model, targets, prompts = _TimedSegmenter(segmenter, settings.batch), scene.instance_masks, settings.prompts
@@ -215,11 +224,26 @@ def evaluate_scene(segmenter: Segmenter, scene: Scene, settings: EvalSettings, k
 
 def _examples(metric, scene, keep, masks, ious, coords=None, labels=None, boxes=None) -> list[Example]:
     """Examples for instances ``keep``; masks [K, H, W], ious [K], coords [K, N, 2], labels [K, N], boxes [K, 4]."""
+
     def row(array, k):
         return None if array is None else array[k]
 
-    return [Example(metric, scene.seed, k, scene.kinds[k], scene.image, scene.instance_masks[k], masks[k],
-                    row(coords, k), row(labels, k), row(boxes, k), float(ious[k])) for k in keep]
+    return [
+        Example(
+            metric,
+            scene.seed,
+            k,
+            scene.kinds[k],
+            scene.image,
+            scene.instance_masks[k],
+            masks[k],
+            row(coords, k),
+            row(labels, k),
+            row(boxes, k),
+            float(ious[k]),
+        )
+        for k in keep
+    ]
 
 
 @dataclass
@@ -245,8 +269,10 @@ class AccuracyReport:
     def miou_by_kind(self) -> dict[str, dict[str, float]]:
         """{shape kind: {metric: mIoU over that kind's instances}}."""
         kinds = np.array(self.kinds)
-        return {kind: {name: float(np.mean(np.array(values)[kinds == kind])) for name, values in self.ious.items()}
-                for kind in sorted(set(self.kinds))}
+        return {
+            kind: {name: float(np.mean(np.array(values)[kinds == kind])) for name, values in self.ious.items()}
+            for kind in sorted(set(self.kinds))
+        }
 
     def timing_summary(self) -> dict[str, float]:
         """Mean and median seconds per image of encoding, decoding (decoder + post-processing) and all of it."""
@@ -267,14 +293,20 @@ class AccuracyReport:
 
 
 def pick_examples(scene: Scene, wanted: int) -> tuple[int, ...]:
-    """``wanted`` instances of ``scene`` for the examples grid, spread over the area quantiles (i + 1) / (wanted + 1)."""
+    """``wanted`` instances of ``scene`` for the examples grid, spread over the area quantiles
+    (i + 1) / (wanted + 1)."""
     order = np.argsort(scene.visible_areas, kind="stable")
     picks = [int(order[(i + 1) * len(order) // (wanted + 1)]) for i in range(max(0, wanted))]
     return tuple(dict.fromkeys(picks))
 
 
-def evaluate(segmenter: Segmenter, settings: EvalSettings, model_id: str, examples: int = 12,
-             progress: Callable[[AccuracyReport, int], None] | None = None) -> AccuracyReport:
+def evaluate(
+    segmenter: Segmenter,
+    settings: EvalSettings,
+    model_id: str,
+    examples: int = 12,
+    progress: Callable[[AccuracyReport, int], None] | None = None,
+) -> AccuracyReport:
     """Score ``segmenter`` on the held-out benchmark (the first ``settings.limit`` scenes).
 
     Keeps about ``examples`` Examples, the same instances for every protocol, from the first scenes.

@@ -48,7 +48,9 @@ def deepest_point(region: np.ndarray) -> tuple[int, int, float]:
     """
     region = np.asarray(region, dtype=bool)
     if region.ndim != 2 or not region.any():
-        raise InvalidInputError(f"region must be a non-empty bool [H, W] mask; got shape {region.shape} with {int(region.sum())} pixels set")
+        raise InvalidInputError(
+            f"region must be a non-empty bool [H, W] mask; got shape {region.shape} with {int(region.sum())} pixels set"
+        )
     rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
     y0, x0 = int(rows[0]), int(cols[0])
     crop = region[y0 : rows[-1] + 1, x0 : cols[-1] + 1]
@@ -75,8 +77,12 @@ def correction_click(predicted: np.ndarray, target: np.ndarray) -> Click:
     """
     predicted, target = np.asarray(predicted, dtype=bool), np.asarray(target, dtype=bool)
     if predicted.shape != target.shape:
-        raise InvalidInputError(f"predicted {predicted.shape} and target {target.shape} masks must have the same [H, W] shape")
-    candidates = [_click(region, label) for region, label in ((target & ~predicted, 1), (predicted & ~target, 0)) if region.any()]
+        raise InvalidInputError(
+            f"predicted {predicted.shape} and target {target.shape} masks must have the same [H, W] shape"
+        )
+    candidates = [
+        _click(region, label) for region, label in ((target & ~predicted, 1), (predicted & ~target, 0)) if region.any()
+    ]
     if not candidates:
         return _click(target, 1)
     return max(candidates, key=lambda click: click.depth)  # max keeps the first (missed) on ties

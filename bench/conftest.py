@@ -17,12 +17,24 @@ import pytest
 
 def pytest_addoption(parser):
     group = parser.getgroup("sam-edge bench")
-    group.addoption("--bench-model", default=os.environ.get("SAM_EDGE_BENCH_MODEL"), metavar="DIR",
-                    help="exported model directory (default: $SAM_EDGE_BENCH_MODEL, else random vit_t in the cache)")
-    group.addoption("--bench-quick", action="store_true", default=os.environ.get("SAM_EDGE_BENCH_QUICK") == "1",
-                    help="quick rounds (proves the suite works; does not judge speed)")
-    group.addoption("--bench-target-ms", type=float, default=float(os.environ.get("SAM_EDGE_BENCH_TARGET_MS", "50")),
-                    help="p95 limit of 1-point predict in ms (default 50)")
+    group.addoption(
+        "--bench-model",
+        default=os.environ.get("SAM_EDGE_BENCH_MODEL"),
+        metavar="DIR",
+        help="exported model directory (default: $SAM_EDGE_BENCH_MODEL, else random vit_t in the cache)",
+    )
+    group.addoption(
+        "--bench-quick",
+        action="store_true",
+        default=os.environ.get("SAM_EDGE_BENCH_QUICK") == "1",
+        help="quick rounds (proves the suite works; does not judge speed)",
+    )
+    group.addoption(
+        "--bench-target-ms",
+        type=float,
+        default=float(os.environ.get("SAM_EDGE_BENCH_TARGET_MS", "50")),
+        help="p95 limit of 1-point predict in ms (default 50)",
+    )
     group.addoption("--bench-threads", type=int, default=None, help="CPU threads (default: physical cores)")
 
 
@@ -36,8 +48,11 @@ def pytest_configure(config):
 def bench_settings(request):
     from sam_edge.bench.runner import BenchSettings
 
-    return BenchSettings(quick=request.config.getoption("bench_quick"), target_ms=request.config.getoption("bench_target_ms"),
-                         threads=request.config.getoption("bench_threads"))
+    return BenchSettings(
+        quick=request.config.getoption("bench_quick"),
+        target_ms=request.config.getoption("bench_target_ms"),
+        threads=request.config.getoption("bench_threads"),
+    )
 
 
 @pytest.fixture(scope="session")

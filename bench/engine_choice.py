@@ -20,8 +20,9 @@ from sam_edge.runtime.cpu import cpu_model
 from sam_edge.runtime.predictor import SamPredictor
 
 
-def measure_backends(model_dir: Path, rounds: int = 3, threads: int | None = None,
-                     progress: Callable[[str], None] = lambda message: None) -> BackendChoice:
+def measure_backends(
+    model_dir: Path, rounds: int = 3, threads: int | None = None, progress: Callable[[str], None] = lambda message: None
+) -> BackendChoice:
     """Median ms of encode (``rounds`` runs) and of 1-point predict (max(rounds, 10)) per engine."""
     threads = resolve_threads(threads)
     rgb = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)

@@ -24,8 +24,9 @@ TARGETS = {"point": 0.70, "point_oracle": 0.80, "box": 0.85, "clicks_3": 0.90}
 TILE_SIDE = 256
 CAPTION_HEIGHT = 16
 TARGET_OUTLINE = (255, 0, 255)
-LEGEND = ("blue: predicted mask; magenta: ground-truth outline; green / red dots: foreground / background "
-          "clicks; yellow: box")
+LEGEND = (
+    "blue: predicted mask; magenta: ground-truth outline; green / red dots: foreground / background clicks; yellow: box"
+)
 
 
 def metric_label(name: str) -> str:
@@ -33,7 +34,9 @@ def metric_label(name: str) -> str:
     if name.startswith("clicks_"):
         count = int(name.split("_")[1])
         return f"1 point + {count} correction click{'s' if count > 1 else ''}"
-    return {"point": "1 point, top-scored of 3", "point_oracle": "1 point, best of 3 (oracle)", "box": "1 box (tight)"}[name]
+    return {"point": "1 point, top-scored of 3", "point_oracle": "1 point, best of 3 (oracle)", "box": "1 box (tight)"}[
+        name
+    ]
 
 
 def describe_predictor(predictor) -> dict:
@@ -70,12 +73,24 @@ def report_record(report: AccuracyReport, model: dict) -> dict:
     miou = report.miou()
     return {
         "model_id": report.model_id,
-        "benchmark": {"images": report.images, "instances": report.instances, "of_images": BENCHMARK_IMAGES,
-                      "seeds": [0, report.images - 1], "complete": report.images == BENCHMARK_IMAGES},
-        "settings": {"prompts": list(settings.prompts), "limit": settings.limit, "clicks": settings.clicks,
-                     "batch": settings.batch, "protocol": PROTOCOL},
+        "benchmark": {
+            "images": report.images,
+            "instances": report.instances,
+            "of_images": BENCHMARK_IMAGES,
+            "seeds": [0, report.images - 1],
+            "complete": report.images == BENCHMARK_IMAGES,
+        },
+        "settings": {
+            "prompts": list(settings.prompts),
+            "limit": settings.limit,
+            "clicks": settings.clicks,
+            "batch": settings.batch,
+            "protocol": PROTOCOL,
+        },
         "miou": miou,
-        "targets": {name: {"target": value, "met": miou[name] >= value} for name, value in TARGETS.items() if name in miou},
+        "targets": {
+            name: {"target": value, "met": miou[name] >= value} for name, value in TARGETS.items() if name in miou
+        },
         "miou_by_kind": report.miou_by_kind(),
         "instances_by_kind": {kind: report.kinds.count(kind) for kind in sorted(set(report.kinds))},
         "timing_s_per_image": report.timing_summary(),
@@ -87,14 +102,22 @@ def report_record(report: AccuracyReport, model: dict) -> dict:
 def markdown_table(report: AccuracyReport) -> str:
     """The mIoU table, counts and timings as markdown (also what the command prints)."""
     miou, timing = report.miou(), report.timing_summary()
-    lines = [f"held-out benchmark: {report.images} of {BENCHMARK_IMAGES} images, {report.instances} instances; "
-             f"model {report.model_id}", "", "| prompt | mIoU | target |", "|---|---|---|"]
+    lines = [
+        f"held-out benchmark: {report.images} of {BENCHMARK_IMAGES} images, {report.instances} instances; "
+        f"model {report.model_id}",
+        "",
+        "| prompt | mIoU | target |",
+        "|---|---|---|",
+    ]
     for name, value in miou.items():
         target = f">= {TARGETS[name]:.2f}" if name in TARGETS else ""
         lines.append(f"| {metric_label(name)} | {value:.3f} | {target} |")
-    lines += ["", f"time per image: {timing['total_s_mean']:.2f} s mean, {timing['total_s_median']:.2f} s median "
-                  f"(encoder {timing['encode_s_mean']:.2f} s, decoder + post-processing {timing['decode_s_mean']:.2f} s, "
-                  f"the rest is click simulation and scoring)"]
+    lines += [
+        "",
+        f"time per image: {timing['total_s_mean']:.2f} s mean, {timing['total_s_median']:.2f} s median "
+        f"(encoder {timing['encode_s_mean']:.2f} s, decoder + post-processing {timing['decode_s_mean']:.2f} s, "
+        f"the rest is click simulation and scoring)",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +136,10 @@ def render_example(example: Example, side: int = TILE_SIDE) -> Image.Image:
     scale = side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     rgb = np.array(Image.fromarray(example.image).resize(size, Image.BILINEAR))
-    predicted, target = (np.array(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
-                         for m in (example.predicted, example.target))
+    predicted, target = (
+        np.array(Image.fromarray(m.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+        for m in (example.predicted, example.target)
+    )
     rgb[_outline(target)] = TARGET_OUTLINE
     coords = None if example.point_coords is None else (np.asarray(example.point_coords) + 0.5) * scale - 0.5
     box = None if example.box is None else (np.asarray(example.box) + 0.5) * scale - 0.5
@@ -129,7 +154,9 @@ def render_example(example: Example, side: int = TILE_SIDE) -> Image.Image:
 def render_examples(examples: list[Example], columns: int) -> Image.Image:
     """The tiles in a grid ``columns`` wide, one row per instance (seed, instance), protocols in the given order."""
     examples = sorted(examples, key=lambda example: (example.seed, example.instance))  # stable: keeps protocol order
-    tiles = [render_example(example) for example in examples] or [Image.new("RGB", (TILE_SIDE, TILE_SIDE), (255, 255, 255))]
+    tiles = [render_example(example) for example in examples] or [
+        Image.new("RGB", (TILE_SIDE, TILE_SIDE), (255, 255, 255))
+    ]
     columns = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // columns)
     tile_w, tile_h = tiles[0].size
@@ -152,8 +179,10 @@ def write_report(report: AccuracyReport, out_dir: str | Path, model: dict) -> li
     paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "examples.png"]
     with atomic_output(paths[0], suffix=".json") as temp:
         temp.write_text(json.dumps(report_record(report, model), indent=2) + "\n")
-    markdown = (f"# sam-edge eval\n\n{markdown_table(report)}\n## mIoU by shape kind\n\n{kind_table(report)}\n"
-                f"## Examples\n\n![examples](examples.png)\n\n{LEGEND}.\n")
+    markdown = (
+        f"# sam-edge eval\n\n{markdown_table(report)}\n## mIoU by shape kind\n\n{kind_table(report)}\n"
+        f"## Examples\n\n![examples](examples.png)\n\n{LEGEND}.\n"
+    )
     with atomic_output(paths[1], suffix=".md") as temp:
         temp.write_text(markdown)
     with atomic_output(paths[2], suffix=".png") as temp:

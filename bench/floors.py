@@ -30,7 +30,9 @@ def scenario_floors(predictor, original_size: tuple[int, int], peaks: Peaks, thr
         preprocessing = height * width * 3 + 2 * 3 * size * size * 4
         floors["encoder"] = _floor(predictor.encoder.path, encoder_feeds(predictor), peaks, threads, 0.0, preprocessing)
     flops, moved = predictor.mask_upscaler().cost(3)
-    floors["predict_1_point"] = _floor(predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, flops, moved)
+    floors["predict_1_point"] = _floor(
+        predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, flops, moved
+    )
     return floors
 
 
@@ -41,5 +43,9 @@ def _floor(graph: Path, feeds: dict, peaks: Peaks, threads: int, extra_flops: fl
     cost = graph_cost(onnx_graph, feeds, threads)
     rate = peaks.best("fp32") * 1e9
     extra_ms = max(extra_flops / rate, extra_bytes / (peaks.bandwidth_gbs["dram"] * 1e9)) * 1e3 if rate else 0.0
-    return {"floor_ms": floor_ms(cost, peaks) + extra_ms, "gflop": (cost.flops + extra_flops) / 1e9,
-            "mbytes": (cost.bytes + extra_bytes) / 1e6, "graph": onnx_graph.name}
+    return {
+        "floor_ms": floor_ms(cost, peaks) + extra_ms,
+        "gflop": (cost.flops + extra_flops) / 1e9,
+        "mbytes": (cost.bytes + extra_bytes) / 1e6,
+        "graph": onnx_graph.name,
+    }

@@ -21,8 +21,17 @@ import numpy as np
 from sam_edge.runtime.backends import import_onnxruntime, resolve_threads
 
 KERNEL_SUFFIX = "_kernel_time"
-MATMUL_OPS = {"MatMul", "FusedMatMul", "MatMulInteger", "QLinearMatMul", "MatMulIntegerToFloat",
-              "DynamicQuantizeMatMul", "Gemm", "FusedGemm", "MatMulNBits"}
+MATMUL_OPS = {
+    "MatMul",
+    "FusedMatMul",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "MatMulIntegerToFloat",
+    "DynamicQuantizeMatMul",
+    "Gemm",
+    "FusedGemm",
+    "MatMulNBits",
+}
 CONV_OPS = {"Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcFusedConv"}
 TRANSPOSED_CONV_OPS = {"ConvTranspose"}
 
@@ -78,13 +87,18 @@ def _node_weight_shapes(optimized: Path) -> dict[str, tuple[list[str], dict[str,
     from onnx import helper
 
     model = onnx.load(str(optimized), load_external_data=False)
-    initializers = {tensor.name: (list(tensor.dims), math.prod(tensor.dims) * _itemsize(helper, tensor.data_type))
-                    for tensor in model.graph.initializer}
+    initializers = {
+        tensor.name: (list(tensor.dims), math.prod(tensor.dims) * _itemsize(helper, tensor.data_type))
+        for tensor in model.graph.initializer
+    }
     nodes = {}
     for node in model.graph.node:
         used = [name for name in node.input if name in initializers]
-        nodes[node.name] = (list(node.input), {name: initializers[name][0] for name in used},
-                            sum(initializers[name][1] for name in used))
+        nodes[node.name] = (
+            list(node.input),
+            {name: initializers[name][0] for name in used},
+            sum(initializers[name][1] for name in used),
+        )
     return nodes
 
 

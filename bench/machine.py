@@ -45,11 +45,16 @@ def machine_info(threads: int) -> dict:
     from sam_edge.runtime.backends import physical_core_count
 
     return {
-        "node": platform.node(), "processor": platform.processor(), "machine": platform.machine(),
-        "python_implementation": platform.python_implementation(), "python_version": platform.python_version(),
-        "system": platform.system(), "release": platform.release(),
+        "node": platform.node(),
+        "processor": platform.processor(),
+        "machine": platform.machine(),
+        "python_implementation": platform.python_implementation(),
+        "python_version": platform.python_version(),
+        "system": platform.system(),
+        "release": platform.release(),
         "cpu": {**cpu_info(), "logical_cpus": os.cpu_count(), "physical_cores": physical_core_count()},
-        "threads": threads, "libraries": library_versions(),
+        "threads": threads,
+        "libraries": library_versions(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
@@ -101,8 +106,15 @@ def _probe(argv: list[str] | None = None) -> None:
     for image in images:
         predictor.set_image(image)
         predictor.predict(**PROMPT_CASES[0].kwargs(BenchContext(predictor, image)))
-    print(json.dumps({"peak_rss_mb": round(_peak_rss_mb(), 1), "after_imports_mb": round(after_imports, 1),
-                      "what": "child process: load model, then set_image + predict 1 point on two images"}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "after_imports_mb": round(after_imports, 1),
+                "what": "child process: load model, then set_image + predict 1 point on two images",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def random_model_dir(model_type: str, backend: str | None = None, cache: Path | 
     try:
         from sam_edge.export.api import export_model, load_model
     except ImportError:
-        raise ModelFileError(f"exporting random {model_type} needs torch (pip install 'sam-edge[export]'); "
-                             "or pass --model DIR") from None
+        raise ModelFileError(
+            f"exporting random {model_type} needs torch (pip install 'sam-edge[export]'); or pass --model DIR"
+        ) from None
     print(f"exporting random-weight {model_type} to {directory} (once; cached)", file=sys.stderr, flush=True)
     model = load_model(model_type=model_type, random_seed=RANDOM_SEED)
     fmt = "both" if backend == "openvino" else "onnx"

@@ -35,7 +35,8 @@ class OfficialPackagePredictor:
                 point_coords=None if point_coords is None else np.asarray(point_coords, np.float32),
                 point_labels=None if point_labels is None else np.asarray(point_labels, np.float32),
                 box=None if box is None else np.asarray(box, np.float32),
-                mask_input=mask_input, multimask_output=multimask_output,
+                mask_input=mask_input,
+                multimask_output=multimask_output,
             )
 
     def predict_batch(self, boxes=None, multimask_output=True, **unused):
@@ -53,14 +54,20 @@ def load_official_package(metadata, threads: int, our_sam) -> OfficialPackagePre
     try:
         from segment_anything import sam_model_registry
     except ImportError:
-        raise ReferenceSkipped("the official segment-anything package is not installed "
-                               "(pip install segment-anything; it needs a matching torchvision)") from None
+        raise ReferenceSkipped(
+            "the official segment-anything package is not installed "
+            "(pip install segment-anything; it needs a matching torchvision)"
+        ) from None
     if metadata.model_type not in OFFICIAL_TYPES:
-        raise ReferenceSkipped(f"the official segment-anything package has no {metadata.model_type} "
-                               f"(it builds {', '.join(OFFICIAL_TYPES)})")
+        raise ReferenceSkipped(
+            f"the official segment-anything package has no {metadata.model_type} "
+            f"(it builds {', '.join(OFFICIAL_TYPES)})"
+        )
     official = sam_model_registry[metadata.model_type]()
     missing, unexpected = official.load_state_dict(our_sam.state_dict(), strict=False)
     if missing or unexpected:
-        raise ReferenceSkipped(f"weights do not fit the official {metadata.model_type}: "
-                               f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}")
+        raise ReferenceSkipped(
+            f"weights do not fit the official {metadata.model_type}: "
+            f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
+        )
     return OfficialPackagePredictor(official, threads)

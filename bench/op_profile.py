@@ -75,7 +75,9 @@ def _op_shares(events: list[dict], runs: int) -> tuple[OpShare, ...]:
         micros[op_type] += event["dur"]
         nodes.setdefault(op_type, set()).add(name)
     total = sum(micros.values()) or 1
-    return tuple(OpShare(op, value / runs / 1000.0, value / total, len(nodes[op])) for op, value in micros.most_common())
+    return tuple(
+        OpShare(op, value / runs / 1000.0, value / total, len(nodes[op])) for op, value in micros.most_common()
+    )
 
 
 def profile_model_dir(model_dir: Path, threads: int | None = None, runs: int = 10) -> list[GraphProfile]:
@@ -109,7 +111,9 @@ def prompt_graph_feeds(predictor: SamPredictor, points: int = 1) -> dict[str, np
     prompt = {"point_coords": coords, "point_labels": np.array([[1.0] * points + [-1.0]], np.float32)}
     no_mask = {"mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}
     if isinstance(predictor.decoder, SplitDecoder):
-        stage = predictor.decoder.image_stage.run(DECODER_IMAGE.output_names, {"image_embeddings": embeddings, **no_mask})
+        stage = predictor.decoder.image_stage.run(
+            DECODER_IMAGE.output_names, {"image_embeddings": embeddings, **no_mask}
+        )
         return dict(zip(DECODER_IMAGE.output_names, stage)) | prompt
     return {"image_embeddings": embeddings, **prompt, **no_mask}
 
@@ -118,13 +122,19 @@ def markdown(profiles: list[GraphProfile], top: int = 12) -> str:
     """One table per graph: the ``top`` op types by time, then the rest summed."""
     blocks = []
     for profile in profiles:
-        lines = [f"### {profile.graph}: {profile.total_ms:.1f} ms of kernel time per run (mean of {profile.runs} runs)", "",
-                 "| op type | ms / run | share | nodes |", "|---|---|---|---|"]
+        lines = [
+            f"### {profile.graph}: {profile.total_ms:.1f} ms of kernel time per run (mean of {profile.runs} runs)",
+            "",
+            "| op type | ms / run | share | nodes |",
+            "|---|---|---|---|",
+        ]
         for op in profile.ops[:top]:
             lines.append(f"| {op.op_type} | {op.ms_per_run:.2f} | {op.share:.1%} | {op.nodes} |")
         rest = profile.ops[top:]
         if rest:
-            lines.append(f"| (other {len(rest)}) | {sum(o.ms_per_run for o in rest):.2f} | {sum(o.share for o in rest):.1%} | "
-                         f"{sum(o.nodes for o in rest)} |")
+            lines.append(
+                f"| (other {len(rest)}) | {sum(o.ms_per_run for o in rest):.2f} | {sum(o.share for o in rest):.1%} | "
+                f"{sum(o.nodes for o in rest)} |"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"

@@ -34,9 +34,9 @@ def _x(ms: float, span: tuple[float, float]) -> float:
 
 def _draw_axis(draw: ImageDraw.ImageDraw, top: int, bottom: int, span: tuple[float, float], font) -> None:
     for decade in range(int(span[0]), int(span[1]) + 1):
-        x = _x(10.0 ** decade, span)
+        x = _x(10.0**decade, span)
         draw.line([(x, top), (x, bottom)], fill=GRID)
-        label = f"{10.0 ** decade:g} ms"
+        label = f"{10.0**decade:g} ms"
         draw.text((x - 3 * len(label), bottom + 4), label, fill=(0, 0, 0), font=font)
 
 
@@ -57,7 +57,12 @@ def _draw_row(draw: ImageDraw.ImageDraw, result, y: int, span: tuple[float, floa
     draw.line([(x_med, y + 3), (x_med, y + ROW_H - 3)], fill=MEDIAN, width=2)
     draw.line([(x_p95, y + 3), (x_p95, y + ROW_H - 3)], fill=P95, width=2)
     median_ms = stats["median"] * 1e3
-    draw.text((LABEL_W + PLOT_W + 8, y + 4), f"{median_ms:.3g} ms" if median_ms < 1000 else f"{median_ms:.0f} ms", fill=(0, 0, 0), font=font)
+    draw.text(
+        (LABEL_W + PLOT_W + 8, y + 4),
+        f"{median_ms:.3g} ms" if median_ms < 1000 else f"{median_ms:.0f} ms",
+        fill=(0, 0, 0),
+        font=font,
+    )
 
 
 def render_distributions(reports) -> Image.Image:
@@ -70,7 +75,9 @@ def render_distributions(reports) -> Image.Image:
     top = 0
     for report, height in zip(reports, heights):
         title = f"{report.model['model_id']} ({engines_text(report.model)}, {report.machine['threads']} threads)"
-        draw.text((6, top + 6), title + "  -  dots: samples, box: q1..q3, black: median, red: p95", fill=(0, 0, 0), font=font)
+        draw.text(
+            (6, top + 6), title + "  -  dots: samples, box: q1..q3, black: median, red: p95", fill=(0, 0, 0), font=font
+        )
         rows_top = top + TITLE_H
         rows_bottom = rows_top + ROW_H * len(report.results)
         _draw_axis(draw, rows_top, rows_bottom, span, font)

@@ -45,7 +45,10 @@ def load_torch_reference(metadata: GraphMetadata, threads: int, checkpoint: str 
         elif match and metadata.spec:
             model = load_model(model_type=ModelSpec.from_dict(metadata.spec), random_seed=int(match.group(1)))
         else:
-            raise ReferenceSkipped(f"no PyTorch weights for {metadata.model_id}: pass --checkpoint FILE (the checkpoint it was exported from)")
+            raise ReferenceSkipped(
+                f"no PyTorch weights for {metadata.model_id}: pass --checkpoint FILE (the checkpoint it was "
+                "exported from)"
+            )
     except SamEdgeError as error:
         raise ReferenceSkipped(f"cannot build the PyTorch model: {error}") from None
     if model.model_id != metadata.model_id:
@@ -57,8 +60,10 @@ def find_official_decoder(decoder_path: Path) -> Path:
     """``<model>.decoder_official.fp32.onnx`` beside the runtime's decoder graph."""
     found = sorted(decoder_path.parent.glob("*.decoder_official.fp32.onnx"))
     if not found:
-        raise ReferenceSkipped(f"no *.decoder_official.fp32.onnx in {decoder_path.parent} "
-                               "(export the model with `sam-edge export --official-decoder`)")
+        raise ReferenceSkipped(
+            f"no *.decoder_official.fp32.onnx in {decoder_path.parent} "
+            "(export the model with `sam-edge export --official-decoder`)"
+        )
     return found[0]
 
 

@@ -28,11 +28,20 @@ def benchmark_record(result: ScenarioResult, report: BenchReport) -> dict:
     model_id = report.model["model_id"]
     stats = {**result.stats(), "data": result.samples} if result.samples else None
     return {
-        "group": f"{model_id}/{result.group}", "name": result.name, "fullname": f"{model_id}::{result.name}",
-        "params": {"model": model_id, "backend": report.model["backend"]}, "param": model_id,
-        "stats": stats, "options": {"timer": "perf_counter", "quick": report.settings.quick},
-        "extra_info": {"what": result.what, "reference": result.reference, "compares_with": result.compares_with,
-                       "ratios": result.ratios, "skipped": result.skipped},
+        "group": f"{model_id}/{result.group}",
+        "name": result.name,
+        "fullname": f"{model_id}::{result.name}",
+        "params": {"model": model_id, "backend": report.model["backend"]},
+        "param": model_id,
+        "stats": stats,
+        "options": {"timer": "perf_counter", "quick": report.settings.quick},
+        "extra_info": {
+            "what": result.what,
+            "reference": result.reference,
+            "compares_with": result.compares_with,
+            "ratios": result.ratios,
+            "skipped": result.skipped,
+        },
     }
 
 
@@ -47,8 +56,10 @@ def report_json(reports: list[BenchReport]) -> dict:
         "version": f"sam-edge {__version__}",
         "sam_edge": {
             "settings": _settings_record(first),
-            "models": [{"model": r.model, "memory": r.memory, "targets": r.targets, "roofline": r.roofline,
-                        "passed": r.passed} for r in reports],
+            "models": [
+                {"model": r.model, "memory": r.memory, "targets": r.targets, "roofline": r.roofline, "passed": r.passed}
+                for r in reports
+            ],
             "passed": all(r.passed for r in reports),
         },
     }
@@ -76,15 +87,24 @@ def markdown_table(report: BenchReport) -> str:
     """sam-edge scenarios with ratios to each reference, then the references themselves, then targets."""
     skipped = {r.reference: r.skipped for r in report.results if r.skipped}
     heads = " | ".join(f"vs {REFERENCE_LABELS[r]}" for r in REFERENCES)
-    lines = [f"| scenario | rounds | median ms | p95 ms | max ms | spread p95/p50 | {heads} |",
-             "|---|---|---|---|---|---|" + "---|" * len(REFERENCES)]
+    lines = [
+        f"| scenario | rounds | median ms | p95 ms | max ms | spread p95/p50 | {heads} |",
+        "|---|---|---|---|---|---|" + "---|" * len(REFERENCES),
+    ]
     for result in (r for r in report.results if r.reference is None):
         s = result.stats()
         ratios = " | ".join(_ratio(result, ref, skipped) for ref in REFERENCES)
-        lines.append(f"| {result.name} | {s['rounds']} | {_ms(s['median'])} | {_ms(s['p95'])} | {_ms(s['max'])} | "
-                     f"{s['spread']:.2f} | {ratios} |")
-    lines += ["", "References (same run, same weights, same threads):", "", "| reference | median ms | p95 ms | spread |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {result.name} | {s['rounds']} | {_ms(s['median'])} | {_ms(s['p95'])} | {_ms(s['max'])} | "
+            f"{s['spread']:.2f} | {ratios} |"
+        )
+    lines += [
+        "",
+        "References (same run, same weights, same threads):",
+        "",
+        "| reference | median ms | p95 ms | spread |",
+        "|---|---|---|---|",
+    ]
     for result in (r for r in report.results if r.reference is not None and not r.skipped):
         s = result.stats()
         lines.append(f"| {result.name} | {_ms(s['median'])} | {_ms(s['p95'])} | {s['spread']:.2f} |")
@@ -98,19 +118,27 @@ def roofline_text(report: BenchReport) -> str:
     if "peaks" not in roofline:
         return f"Roofline: {roofline.get('skipped', 'not measured')}.\n"
     peaks = roofline["peaks"]
-    rates = "; ".join(f"{precision} " + ", ".join(f"{shape} {rate:.0f}" for shape, rate in by_shape.items())
-                      for precision, by_shape in peaks["gemm_gflops"].items())
+    rates = "; ".join(
+        f"{precision} " + ", ".join(f"{shape} {rate:.0f}" for shape, rate in by_shape.items())
+        for precision, by_shape in peaks["gemm_gflops"].items()
+    )
     numpy_rates = ", ".join(f"{shape} {rate:.0f}" for shape, rate in peaks["numpy_gflops"].items())
-    lines = [f"Roofline (docs/benchmarks.md): GEMM GFLOP/s per [M x K x N] {rates}; numpy fp32 {numpy_rates} "
-             f"(engine / numpy {peaks['engine_vs_numpy']:.2f}); bandwidth {peaks['bandwidth_gbs']['cache']:.0f} GB/s in "
-             f"cache, {peaks['bandwidth_gbs']['dram']:.0f} GB/s beyond." + "".join(f" {note}." for note in peaks["notes"]),
-             "", "| scenario | GFLOP | MB moved | floor ms | median ms | fraction of the floor's speed |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Roofline (docs/benchmarks.md): GEMM GFLOP/s per [M x K x N] {rates}; numpy fp32 {numpy_rates} "
+        f"(engine / numpy {peaks['engine_vs_numpy']:.2f}); bandwidth {peaks['bandwidth_gbs']['cache']:.0f} GB/s in "
+        f"cache, {peaks['bandwidth_gbs']['dram']:.0f} GB/s beyond." + "".join(f" {note}." for note in peaks["notes"]),
+        "",
+        "| scenario | GFLOP | MB moved | floor ms | median ms | fraction of the floor's speed |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, floor in roofline["scenarios"].items():
         if "floor_ms" not in floor:
             lines.append(f"| {name} | | | {floor.get('skipped', '')} | | |")
             continue
         measured = f"{floor['median_ms']:.3g} | {floor['fraction']:.0%}" if "fraction" in floor else "- | -"
-        lines.append(f"| {name} | {floor['gflop']:.3g} | {floor['mbytes']:.3g} | {floor['floor_ms']:.3g} | {measured} |")
+        lines.append(
+            f"| {name} | {floor['gflop']:.3g} | {floor['mbytes']:.3g} | {floor['floor_ms']:.3g} | {measured} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -130,14 +158,22 @@ def skipped_references(results: list[ScenarioResult]) -> list[str]:
 
 def targets_text(report: BenchReport) -> str:
     """One line per target (met / MISSED), the peak RSS, and a line when no encoder budget applies."""
-    lines = [f"- {t['name']}: {t['value_ms']:.2f} ms <= {t['limit_ms']:g} ms: {'met' if t['met'] else 'MISSED'}"
-             for t in report.targets]
+    lines = [
+        f"- {t['name']}: {t['value_ms']:.2f} ms <= {t['limit_ms']:g} ms: {'met' if t['met'] else 'MISSED'}"
+        for t in report.targets
+    ]
     encoder_ran = any(r.name == "encoder" and r.samples for r in report.results)
     if encoder_ran and not any(t["name"].startswith("encoder") for t in report.targets):
         lines.append(f"- encoder: no budget for {report.model['model_type']} (set one with --encoder-budget-ms)")
     memory = report.memory
-    lines.append("- peak RSS (child process: load, then set_image + predict on two images): "
-                 + (f"{memory['peak_rss_mb']:.0f} MiB" if "peak_rss_mb" in memory else memory.get("error") or memory.get("skipped")))
+    lines.append(
+        "- peak RSS (child process: load, then set_image + predict on two images): "
+        + (
+            f"{memory['peak_rss_mb']:.0f} MiB"
+            if "peak_rss_mb" in memory
+            else memory.get("error") or memory.get("skipped")
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -148,16 +184,20 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in machine["libraries"].items() if version)
     height, width = image_size(reports[0].settings.quick)
     quick = "; --quick: few rounds, proves the suite works, does not judge speed" if reports[0].settings.quick else ""
-    parts = [f"# sam-edge bench\n\n`{command}`\n\nCPU: {cpu['model']} ({cpu['physical_cores']} physical cores, "
-             f"{cpu['logical_cpus']} logical; ISA: {isa}); threads pinned to {machine['threads']}; {versions}.\n\n"
-             f"Image {height}x{width} (masks at full resolution){quick}. Ratios are reference median / sam-edge median "
-             "(> 1: sam-edge is faster). Spread is p95 / p50.\n"]
+    parts = [
+        f"# sam-edge bench\n\n`{command}`\n\nCPU: {cpu['model']} ({cpu['physical_cores']} physical cores, "
+        f"{cpu['logical_cpus']} logical; ISA: {isa}); threads pinned to {machine['threads']}; {versions}.\n\n"
+        f"Image {height}x{width} (masks at full resolution){quick}. Ratios are reference median / sam-edge median "
+        "(> 1: sam-edge is faster). Spread is p95 / p50.\n"
+    ]
     for report in reports:
         executes = "; ".join(f"{part}: {what}" for part, what in report.model.get("executes", {}).items())
         title = f"{report.model['model_id']} ({engines_text(report.model)})"
-        parts.append(f"\n## {title}\n\nExecutes (on this CPU, {isa}): "
-                     f"{executes}.\n\n{markdown_table(report)}\n"
-                     f"Targets:\n\n{targets_text(report)}\n{roofline_text(report)}")
+        parts.append(
+            f"\n## {title}\n\nExecutes (on this CPU, {isa}): "
+            f"{executes}.\n\n{markdown_table(report)}\n"
+            f"Targets:\n\n{targets_text(report)}\n{roofline_text(report)}"
+        )
     parts.append("\n![latency distributions](bench.png)\n")
     return "".join(parts)
 

@@ -53,9 +53,15 @@ class Peaks:
         return self.best("fp32") / numpy_best if numpy_best else float("nan")
 
     def to_dict(self) -> dict:
-        return {"gemm_gflops": self.gemm_gflops, "numpy_gflops": self.numpy_gflops, "bandwidth_gbs": self.bandwidth_gbs,
-                "cache_bytes": self.cache_bytes, "threads": self.threads, "engine_vs_numpy": self.agreement(),
-                "notes": self.notes}
+        return {
+            "gemm_gflops": self.gemm_gflops,
+            "numpy_gflops": self.numpy_gflops,
+            "bandwidth_gbs": self.bandwidth_gbs,
+            "cache_bytes": self.cache_bytes,
+            "threads": self.threads,
+            "engine_vs_numpy": self.agreement(),
+            "notes": self.notes,
+        }
 
 
 def floor_ms(cost: GraphCost, peaks: Peaks, precision: str = "fp32") -> float:
@@ -85,7 +91,10 @@ def measure_peaks(threads: int | None = None, rounds: int = 7) -> Peaks:
     else:
         notes.append("bf16 not measured: no AVX512_BF16 / AMX")
     numpy_rates = {_key(s): _numpy_gemm_gflops(s, rounds) for s in GEMM_SHAPES}
-    bandwidth = {"cache": _ort_add_gbs(CACHE_TENSOR_MIB, threads, rounds), "dram": _ort_add_gbs(DRAM_TENSOR_MIB, threads, 3)}
+    bandwidth = {
+        "cache": _ort_add_gbs(CACHE_TENSOR_MIB, threads, rounds),
+        "dram": _ort_add_gbs(DRAM_TENSOR_MIB, threads, 3),
+    }
     return Peaks(gemm, numpy_rates, bandwidth, last_level_cache_bytes(), threads, notes)
 
 
@@ -94,11 +103,11 @@ def last_level_cache_bytes() -> int:
     sizes = []
     for path in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
         text = path.read_text().strip().upper()
-        scale = {"K": 1024, "M": 1024 ** 2}.get(text[-1:], 1)
+        scale = {"K": 1024, "M": 1024**2}.get(text[-1:], 1)
         digits = text.rstrip("KMB")
         if digits.isdigit():
             sizes.append(int(digits) * scale)
-    return max(sizes, default=32 * 1024 ** 2)
+    return max(sizes, default=32 * 1024**2)
 
 
 def _key(shape: tuple[int, int, int]) -> str:
@@ -121,13 +130,22 @@ def _ort_gemm_gflops(shape: tuple[int, int, int], threads: int, rounds: int, pre
     if precision == "int8":  # u8 activations x s8 weights: the VNNI / AMX kernels' layout
         a = rng.integers(0, 255, (m, k), dtype=np.uint8)
         weight = numpy_helper.from_array(rng.integers(-127, 127, (k, n), dtype=np.int8), "w")
-        node, a_type, out_type = helper.make_node("MatMulInteger", ["a", "w"], ["y"]), TensorProto.UINT8, TensorProto.INT32
+        node, a_type, out_type = (
+            helper.make_node("MatMulInteger", ["a", "w"], ["y"]),
+            TensorProto.UINT8,
+            TensorProto.INT32,
+        )
     else:
         a = rng.standard_normal((m, k), dtype=np.float32)
         weight = numpy_helper.from_array(rng.standard_normal((k, n), dtype=np.float32), "w")
         node, a_type, out_type = helper.make_node("MatMul", ["a", "w"], ["y"]), TensorProto.FLOAT, TensorProto.FLOAT
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("a", a_type, [m, k])],
-                              [helper.make_tensor_value_info("y", out_type, [m, n])], [weight])
+    graph = helper.make_graph(
+        [node],
+        "gemm",
+        [helper.make_tensor_value_info("a", a_type, [m, k])],
+        [helper.make_tensor_value_info("y", out_type, [m, n])],
+        [weight],
+    )
     session = _session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), threads)
     return 2 * m * k * n / median_seconds(lambda: session.run(None, {"a": a}), rounds) / 1e9
 
@@ -160,8 +178,12 @@ def _ort_add_gbs(tensor_mib: int, threads: int, rounds: int) -> float:
 
     count = tensor_mib * 1024 * 1024 // 4
     inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [count]) for name in ("a", "b")]
-    graph = helper.make_graph([helper.make_node("Add", ["a", "b"], ["y"])], "add", inputs,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [count])])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"])],
+        "add",
+        inputs,
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [count])],
+    )
     session = _session(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), threads)
     feeds = {"a": np.ones(count, np.float32), "b": np.ones(count, np.float32)}
     return 3 * count * 4 / median_seconds(lambda: session.run(None, feeds), rounds) / 1e9

@@ -23,9 +23,9 @@ from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.errors import InvalidInputError
 
 from .machine import machine_info, peak_rss_child
-from .timing import time_calls
 from .references import load_references
 from .scenarios import ENCODER_SCENARIO, GATED_SCENARIO, REFERENCES, SCENARIOS, BenchContext, image_size, make_image
+from .timing import time_calls
 
 DEFAULT_TARGET_MS = 50.0
 # Plain onnxruntime fp32 medians on the 2-core AVX2 reference machine (vit_b 9.0 s, vit_t 0.89 s)
@@ -36,7 +36,8 @@ DEFAULT_ENCODER_BUDGET_MS = {"vit_b": 10000.0, "vit_t": 1000.0, "nano": 150.0}
 
 @dataclass(frozen=True)
 class BenchSettings:
-    """What to run and what to demand. ``scenarios`` None = all; ``encoder_budget_ms`` a number applies to every model."""
+    """What to run and what to demand. ``scenarios`` None = all; ``encoder_budget_ms`` as a number
+    applies to every model."""
 
     backend: str | None = None
     threads: int | None = None
@@ -50,7 +51,9 @@ class BenchSettings:
 
     def __post_init__(self) -> None:
         check_positive(self.target_ms, "target")
-        budgets = self.encoder_budget_ms.values() if isinstance(self.encoder_budget_ms, dict) else [self.encoder_budget_ms]
+        budgets = (
+            self.encoder_budget_ms.values() if isinstance(self.encoder_budget_ms, dict) else [self.encoder_budget_ms]
+        )
         for budget in budgets:
             if budget is not None:
                 check_positive(budget, "encoder budget")
@@ -60,7 +63,9 @@ class BenchSettings:
     def budget_for(self, model_type: str) -> float | None:
         if isinstance(self.encoder_budget_ms, dict):
             return self.encoder_budget_ms.get(model_type, DEFAULT_ENCODER_BUDGET_MS.get(model_type))
-        return self.encoder_budget_ms if self.encoder_budget_ms is not None else DEFAULT_ENCODER_BUDGET_MS.get(model_type)
+        return (
+            self.encoder_budget_ms if self.encoder_budget_ms is not None else DEFAULT_ENCODER_BUDGET_MS.get(model_type)
+        )
 
 
 def check_positive(value, what: str) -> float:
@@ -122,10 +127,21 @@ def sample_stats(samples: list[float]) -> dict:
         return {"rounds": 0}
     median, p95 = float(np.median(data)), float(np.percentile(data, 95))
     q1, q3 = (float(v) for v in np.percentile(data, [25, 75]))
-    return {"min": float(data.min()), "max": float(data.max()), "mean": float(data.mean()),
-            "stddev": float(data.std(ddof=1)) if data.size > 1 else 0.0, "median": median, "q1": q1, "q3": q3,
-            "iqr": q3 - q1, "p95": p95, "spread": p95 / median if median > 0 else float("nan"),
-            "rounds": int(data.size), "total": float(data.sum()), "ops": 1.0 / float(data.mean())}
+    return {
+        "min": float(data.min()),
+        "max": float(data.max()),
+        "mean": float(data.mean()),
+        "stddev": float(data.std(ddof=1)) if data.size > 1 else 0.0,
+        "median": median,
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "p95": p95,
+        "spread": p95 / median if median > 0 else float("nan"),
+        "rounds": int(data.size),
+        "total": float(data.sum()),
+        "ops": 1.0 / float(data.mean()),
+    }
 
 
 def build_context(model_dir: Path, settings: BenchSettings, threads: int, wanted: set[str]) -> BenchContext:
@@ -139,8 +155,9 @@ def build_context(model_dir: Path, settings: BenchSettings, threads: int, wanted
     for name in ("torch", "official_package"):
         if loaded.get(name) is not None:
             loaded[name].set_image(image)
-    return BenchContext(predictor, image, loaded.get("torch"), loaded.get("official_onnx"),
-                        loaded.get("official_package"), skipped)
+    return BenchContext(
+        predictor, image, loaded.get("torch"), loaded.get("official_onnx"), loaded.get("official_package"), skipped
+    )
 
 
 def run_scenario(name: str, ctx: BenchContext, quick: bool, progress: Callable[[str], None]) -> ScenarioResult:
@@ -151,7 +168,10 @@ def run_scenario(name: str, ctx: BenchContext, quick: bool, progress: Callable[[
         return result
     result.samples = time_calls(prepare(ctx), scenario.rounds_for(quick), scenario.warmup_for(quick))
     stats = result.stats()
-    progress(f"  {name:32s} median {stats['median'] * 1e3:9.2f} ms  p95 {stats['p95'] * 1e3:9.2f} ms  ({stats['rounds']} rounds)")
+    progress(
+        f"  {name:32s} median {stats['median'] * 1e3:9.2f} ms  p95 {stats['p95'] * 1e3:9.2f} ms  ({stats['rounds']} "
+        "rounds)"
+    )
     return result
 
 
@@ -170,17 +190,31 @@ def judge_targets(results: list[ScenarioResult], settings: BenchSettings, model_
     targets = []
     if GATED_SCENARIO in by_name:
         p95_ms = by_name[GATED_SCENARIO].stats()["p95"] * 1e3
-        targets.append({"name": f"{GATED_SCENARIO} p95", "value_ms": p95_ms, "limit_ms": settings.target_ms,
-                        "met": p95_ms <= settings.target_ms})
+        targets.append(
+            {
+                "name": f"{GATED_SCENARIO} p95",
+                "value_ms": p95_ms,
+                "limit_ms": settings.target_ms,
+                "met": p95_ms <= settings.target_ms,
+            }
+        )
     budget = settings.budget_for(model_type)
     if ENCODER_SCENARIO in by_name and budget is not None:
         median_ms = by_name[ENCODER_SCENARIO].stats()["median"] * 1e3
-        targets.append({"name": f"{ENCODER_SCENARIO} median ({model_type})", "value_ms": median_ms, "limit_ms": budget,
-                        "met": median_ms <= budget})
+        targets.append(
+            {
+                "name": f"{ENCODER_SCENARIO} median ({model_type})",
+                "value_ms": median_ms,
+                "limit_ms": budget,
+                "met": median_ms <= budget,
+            }
+        )
     return targets
 
 
-def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Callable[[str], None] | None = None) -> BenchReport:
+def run_benchmarks(
+    model_dir: str | Path, settings: BenchSettings, progress: Callable[[str], None] | None = None
+) -> BenchReport:
     """All selected scenarios on one model directory, references in the same run, targets judged."""
     from sam_edge.bench.eval_report import describe_predictor, engines_text
     from sam_edge.runtime.backends import resolve_threads
@@ -193,20 +227,42 @@ def run_benchmarks(model_dir: str | Path, settings: BenchSettings, progress: Cal
     model = describe_predictor(ctx.predictor)
     quick = ", quick" if settings.quick else ""
     progress(f"benchmarking {model['model_id']} ({engines_text(model)}, {threads} threads{quick})")
-    progress(f"  executes on {cpu_model()} ({isa_summary()}): "
-             + "; ".join(f"{part} {what}" for part, what in model["executes"].items()))
+    progress(
+        f"  executes on {cpu_model()} ({isa_summary()}): "
+        + "; ".join(f"{part} {what}" for part, what in model["executes"].items())
+    )
     for reference, reason in (ctx.skipped or {}).items():
         progress(f"  reference {reference} skipped: {reason}")
     results = [run_scenario(name, ctx, settings.quick, progress) for name in names]
     attach_ratios(results)
-    memory = peak_rss_child(Path(model_dir), settings.backend, threads) if settings.measure_rss else {"skipped": "not requested"}
-    roofline = measure_roofline(ctx, results, settings, threads, progress) if settings.roofline else {"skipped": "not requested"}
-    return BenchReport(model, settings, machine_info(threads), results, memory,
-                       judge_targets(results, settings, model["model_type"]), roofline)
+    memory = (
+        peak_rss_child(Path(model_dir), settings.backend, threads)
+        if settings.measure_rss
+        else {"skipped": "not requested"}
+    )
+    roofline = (
+        measure_roofline(ctx, results, settings, threads, progress)
+        if settings.roofline
+        else {"skipped": "not requested"}
+    )
+    return BenchReport(
+        model,
+        settings,
+        machine_info(threads),
+        results,
+        memory,
+        judge_targets(results, settings, model["model_type"]),
+        roofline,
+    )
 
 
-def measure_roofline(ctx: BenchContext, results: list[ScenarioResult], settings: BenchSettings, threads: int,
-                     progress: Callable[[str], None]) -> dict:
+def measure_roofline(
+    ctx: BenchContext,
+    results: list[ScenarioResult],
+    settings: BenchSettings,
+    threads: int,
+    progress: Callable[[str], None],
+) -> dict:
     """This CPU's peaks, then each roofline scenario's floor and the fraction of it its median reached."""
     try:
         from sam_edge.bench.floors import scenario_floors
@@ -220,9 +276,13 @@ def measure_roofline(ctx: BenchContext, results: list[ScenarioResult], settings:
     for name, floor in floors.items():
         if "floor_ms" in floor and name in medians:
             floor["median_ms"], floor["fraction"] = medians[name], floor["floor_ms"] / medians[name]
-            progress(f"  roofline {name:24s} floor {floor['floor_ms']:8.2f} ms  measured {medians[name]:8.2f} ms  "
-                     f"({floor['fraction']:.0%} of the floor's speed)")
-    progress(f"  peaks: fp32 GEMM {peaks.best('fp32'):.0f} GFLOP/s (numpy {max(peaks.numpy_gflops.values()):.0f}), "
-             + "".join(f"{p} {peaks.best(p):.0f} GFLOP/s, " for p in ("int8", "bf16") if p in peaks.gemm_gflops)
-             + f"bandwidth {peaks.bandwidth_gbs['cache']:.0f} GB/s in cache, {peaks.bandwidth_gbs['dram']:.0f} GB/s beyond")
+            progress(
+                f"  roofline {name:24s} floor {floor['floor_ms']:8.2f} ms  measured {medians[name]:8.2f} ms  "
+                f"({floor['fraction']:.0%} of the floor's speed)"
+            )
+    progress(
+        f"  peaks: fp32 GEMM {peaks.best('fp32'):.0f} GFLOP/s (numpy {max(peaks.numpy_gflops.values()):.0f}), "
+        + "".join(f"{p} {peaks.best(p):.0f} GFLOP/s, " for p in ("int8", "bf16") if p in peaks.gemm_gflops)
+        + f"bandwidth {peaks.bandwidth_gbs['cache']:.0f} GB/s in cache, {peaks.bandwidth_gbs['dram']:.0f} GB/s beyond"
+    )
     return {"peaks": peaks.to_dict(), "scenarios": floors}

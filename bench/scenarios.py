@@ -23,9 +23,12 @@ ORIGINAL_SIZE = (1000, 1500)  # (H, W): masks are upscaled to 1.5 MP, as in the 
 QUICK_SIZE = (500, 750)  # --quick proves the machinery works; it does not judge speed
 HOVER_PROMPTS = 100  # length of the interactive session's hover path
 REFERENCES = ("torch", "official_onnx", "official_package")  # loaded references; the everything scenario adds one more
-REFERENCE_LABELS = {"torch": "PyTorch eager", "official_onnx": "official ONNX decoder",
-                    "official_package": "official segment-anything",
-                    "official_logic": "official logic on our graphs"}  # needs no loading (bench/everything_bench.py)
+REFERENCE_LABELS = {
+    "torch": "PyTorch eager",
+    "official_onnx": "official ONNX decoder",
+    "official_package": "official segment-anything",
+    "official_logic": "official logic on our graphs",
+}  # needs no loading (bench/everything_bench.py)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,6 @@ class Scenario:
 
     def rounds_for(self, quick: bool) -> int:
         return self.quick_rounds if quick else self.rounds
-
 
     def warmup_for(self, quick: bool) -> int:
         return 1 if quick else self.warmup
@@ -138,10 +140,18 @@ PROMPT_CASES = (
     PromptCase("predict_1_box", "predict, 1 box, 3 masks", lambda ctx: {"box": _box(ctx)}),
     PromptCase("predict_5_points", "predict, 3 fg + 2 bg points, 3 masks", _points_5),
     PromptCase("predict_box_point", "predict, box + 1 point, 3 masks", lambda ctx: {"box": _box(ctx), **_point_1(ctx)}),
-    PromptCase("predict_mask_input", "predict, 1 point + previous low-res logits, 1 mask",
-               lambda ctx: {**_point_1(ctx), "mask_input": ctx.mask_input(), "multimask_output": False}),
-    PromptCase("predict_16_boxes", "predict_batch, 16 boxes in one decoder call, 3 masks each", _boxes_16, batched=True,
-               quick_rounds=1),
+    PromptCase(
+        "predict_mask_input",
+        "predict, 1 point + previous low-res logits, 1 mask",
+        lambda ctx: {**_point_1(ctx), "mask_input": ctx.mask_input(), "multimask_output": False},
+    ),
+    PromptCase(
+        "predict_16_boxes",
+        "predict_batch, 16 boxes in one decoder call, 3 masks each",
+        _boxes_16,
+        batched=True,
+        quick_rounds=1,
+    ),
 )
 GATED_SCENARIO = "predict_1_point"  # its p95 is the real-time gate (--target-ms)
 ENCODER_SCENARIO = "encoder"
@@ -171,8 +181,15 @@ def official_feeds(case: PromptCase, ctx: BenchContext) -> dict[str, np.ndarray]
     kwargs.pop("multimask_output", None)
     boxes = kwargs.pop("boxes", kwargs.pop("box", None))
     embedding = ctx.predictor.image_embedding
-    feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, kwargs.get("point_coords"),
-                                kwargs.get("point_labels"), boxes, kwargs.get("mask_input"), case.batched)
+    feeds = build_decoder_feeds(
+        embedding.original_size,
+        embedding.input_size,
+        kwargs.get("point_coords"),
+        kwargs.get("point_labels"),
+        boxes,
+        kwargs.get("mask_input"),
+        case.batched,
+    )
     return {**feeds.as_dict(embedding.embeddings), "orig_im_size": np.array(embedding.original_size, dtype=np.float32)}
 
 
@@ -232,26 +249,74 @@ def _torch_encoder_call(ctx: BenchContext) -> Callable[[], object]:
 
 def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[[], object]]]]:
     table = {
-        ENCODER_SCENARIO: (Scenario(ENCODER_SCENARIO, "encoder only (resize, normalize, graph)", "encoder", 5, 1), _encoder_call),
-        "torch:encoder": (Scenario("torch:encoder", "PyTorch eager set_image", "encoder", 5, 1, reference="torch",
-                                   compares_with=ENCODER_SCENARIO), _torch_encoder_call),
-        "official_package:encoder": (Scenario("official_package:encoder", "official segment-anything set_image", "encoder",
-                                              3, 1, warmup=1, reference="official_package", compares_with=ENCODER_SCENARIO),
-                                     lambda ctx: lambda: ctx.official_package.set_image(ctx.image)),
-        "time_to_first_mask": (Scenario("time_to_first_mask", "new image: set_image + predict 1 point", "end_to_end", 5, 1),
-                               _first_mask_call),
-        "postprocess": (Scenario("postprocess", "upscale 3 low-res masks to full size + threshold",
-                                 "postprocess", 20, 3), _postprocess_call),
-        "interactive_session": (Scenario("interactive_session", f"{HOVER_PROMPTS} hover prompts along a path (per prompt)",
-                                         "session", HOVER_PROMPTS, 10), _session_call),
+        ENCODER_SCENARIO: (
+            Scenario(ENCODER_SCENARIO, "encoder only (resize, normalize, graph)", "encoder", 5, 1),
+            _encoder_call,
+        ),
+        "torch:encoder": (
+            Scenario(
+                "torch:encoder",
+                "PyTorch eager set_image",
+                "encoder",
+                5,
+                1,
+                reference="torch",
+                compares_with=ENCODER_SCENARIO,
+            ),
+            _torch_encoder_call,
+        ),
+        "official_package:encoder": (
+            Scenario(
+                "official_package:encoder",
+                "official segment-anything set_image",
+                "encoder",
+                3,
+                1,
+                warmup=1,
+                reference="official_package",
+                compares_with=ENCODER_SCENARIO,
+            ),
+            lambda ctx: lambda: ctx.official_package.set_image(ctx.image),
+        ),
+        "time_to_first_mask": (
+            Scenario("time_to_first_mask", "new image: set_image + predict 1 point", "end_to_end", 5, 1),
+            _first_mask_call,
+        ),
+        "postprocess": (
+            Scenario("postprocess", "upscale 3 low-res masks to full size + threshold", "postprocess", 20, 3),
+            _postprocess_call,
+        ),
+        "interactive_session": (
+            Scenario(
+                "interactive_session",
+                f"{HOVER_PROMPTS} hover prompts along a path (per prompt)",
+                "session",
+                HOVER_PROMPTS,
+                10,
+            ),
+            _session_call,
+        ),
     }
     for case in PROMPT_CASES:
-        table[case.name] = (Scenario(case.name, case.what, "decoder", 20, case.quick_rounds), lambda ctx, c=case: _prompt_call(c, ctx))
-        for reference, factory in (("torch", _torch_call), ("official_onnx", _official_call),
-                                   ("official_package", _official_package_call)):
+        table[case.name] = (
+            Scenario(case.name, case.what, "decoder", 20, case.quick_rounds),
+            lambda ctx, c=case: _prompt_call(c, ctx),
+        )
+        for reference, factory in (
+            ("torch", _torch_call),
+            ("official_onnx", _official_call),
+            ("official_package", _official_package_call),
+        ):
             name = f"{reference}:{case.name}"
-            scenario = Scenario(name, f"{REFERENCE_LABELS[reference]}: {case.what}", "decoder", 20, 1,
-                                reference=reference, compares_with=case.name)
+            scenario = Scenario(
+                name,
+                f"{REFERENCE_LABELS[reference]}: {case.what}",
+                "decoder",
+                20,
+                1,
+                reference=reference,
+                compares_with=case.name,
+            )
             table[name] = (scenario, lambda ctx, c=case, f=factory: f(c, ctx))
     from .everything_bench import everything_scenarios  # it builds on Scenario, defined above
 

@@ -22,7 +22,9 @@ def instance_masks():
 
 def test_deepest_point_per_instance(benchmark, instance_masks):
     benchmark.group = "eval protocol"
-    benchmark.pedantic(lambda: [deepest_point(mask) for mask in instance_masks], rounds=10, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: [deepest_point(mask) for mask in instance_masks], rounds=10, warmup_rounds=1, iterations=1
+    )
     if benchmark.disabled:  # plain `pytest bench/`: ran once, nothing timed
         return
     per_instance_ms = benchmark.stats.stats.median * 1e3 / len(instance_masks)

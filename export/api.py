@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from sam_edge import __version__
+from sam_edge.bench.engine_choice import measure_backends
 from sam_edge.export.checkpoint import load_sam
 from sam_edge.export.graphs import RECIPES
 from sam_edge.export.modeling.sam import Sam
@@ -24,10 +25,9 @@ from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, expor
 from sam_edge.export.random_weights import randomize_state_dict
 from sam_edge.export.specs import ModelSpec, get_spec
 from sam_edge.runtime.atomic_write import missing_folders, prepare_output_dir, staging_dir
-from sam_edge.bench.engine_choice import measure_backends
 from sam_edge.runtime.backend_choice import write_backend_choice
-from sam_edge.runtime.graph_file import GraphFile
 from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.graph_file import GraphFile
 from sam_edge.runtime.metadata import GraphMetadata
 from sam_edge.runtime.transforms import PIXEL_MEAN, PIXEL_STD
 
@@ -57,8 +57,9 @@ def build_random_sam(spec: ModelSpec, seed: int) -> Sam:
     return sam.eval()
 
 
-def load_model(checkpoint: str | Path | None = None, model_type: str | ModelSpec | None = None,
-               random_seed: int | None = None) -> LoadedModel:
+def load_model(
+    checkpoint: str | Path | None = None, model_type: str | ModelSpec | None = None, random_seed: int | None = None
+) -> LoadedModel:
     """From a checkpoint (variant detected unless given) or, with ``random_seed``, random weights."""
     if checkpoint is not None:
         sam, sha256 = load_sam(checkpoint, model_type)
@@ -72,16 +73,32 @@ def load_model(checkpoint: str | Path | None = None, model_type: str | ModelSpec
 def graph_metadata(model: LoadedModel, part: str) -> GraphMetadata:
     spec = model.sam.spec
     return GraphMetadata(
-        model_type=spec.name, model_id=model.model_id, part=part, image_size=spec.image_size,
-        embedding_shape=spec.embedding_shape, pixel_mean=PIXEL_MEAN, pixel_std=PIXEL_STD,
-        normalization_in_graph=False, precision="fp32", recipe="none", opset=OPSET,
+        model_type=spec.name,
+        model_id=model.model_id,
+        part=part,
+        image_size=spec.image_size,
+        embedding_shape=spec.embedding_shape,
+        pixel_mean=PIXEL_MEAN,
+        pixel_std=PIXEL_STD,
+        normalization_in_graph=False,
+        precision="fp32",
+        recipe="none",
+        opset=OPSET,
         exporter=f"sam-edge {__version__} / torch {torch.__version__}",
-        checkpoint_sha256=model.checkpoint_sha256, spec=spec.to_dict(),
+        checkpoint_sha256=model.checkpoint_sha256,
+        spec=spec.to_dict(),
     )
 
 
-def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", official_decoder: bool = False,
-                 progress: Progress = print_progress, decoder: str = "both", time_backends: bool = True) -> list[ValidationReport]:
+def export_model(
+    model: LoadedModel,
+    out_dir: str | Path,
+    fmt: str = "onnx",
+    official_decoder: bool = False,
+    progress: Progress = print_progress,
+    decoder: str = "both",
+    time_backends: bool = True,
+) -> list[ValidationReport]:
     """Write the encoder, the decoder in ``decoder`` layout (+ the official-interface decoder) to ``out_dir``.
 
     Returns the validation reports. With both formats and ``time_backends``, also times both engines on
@@ -106,8 +123,10 @@ def export_model(model: LoadedModel, out_dir: str | Path, fmt: str = "onnx", off
                 progress("measuring which backend runs each part faster here")
                 choice = measure_backends(staging, progress=progress)
                 write_backend_choice(choice, staging, model.sam.spec.name)
-                progress(f"  encoder: {_times(choice.encoder_ms)} -> {choice.preferred('encoder')}; "
-                         f"1-point predict: {_times(choice.decoder_ms)} -> {choice.preferred('decoder')}")
+                progress(
+                    f"  encoder: {_times(choice.encoder_ms)} -> {choice.preferred('encoder')}; "
+                    f"1-point predict: {_times(choice.decoder_ms)} -> {choice.preferred('decoder')}"
+                )
             _move_staged_files(staging, out_dir)
         succeeded = True
     finally:
@@ -129,8 +148,9 @@ def exported_parts(decoder: str = "both", official_decoder: bool = False) -> lis
     return parts + (["decoder_official"] if official_decoder else [])
 
 
-def _export_parts(model: LoadedModel, staging: Path, fmt: str, parts: list[str],
-                  progress: Progress) -> list[ValidationReport]:
+def _export_parts(
+    model: LoadedModel, staging: Path, fmt: str, parts: list[str], progress: Progress
+) -> list[ValidationReport]:
     reports = []
     for step, part in enumerate(parts, start=1):
         started = time.perf_counter()

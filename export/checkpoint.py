@@ -27,10 +27,25 @@ _TORCH_BOILERPLATE = ("Weights only load failed", "Please file an issue", "Check
 # What torch.load raises for a file that is not a checkpoint. Its own errors for a damaged zip or a
 # refused pickle say what is wrong; the rest is what its unpickler trips over in arbitrary bytes (a text
 # file starting with "h" is a KeyError, "a" an IndexError, "j" a struct.error), whose text means nothing.
-_UNPICKLER_TRIPS = (UnicodeDecodeError, KeyError, IndexError, struct.error, TypeError, AttributeError,
-                    OverflowError, MemoryError)
-_NOT_A_CHECKPOINT = (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError,
-                     *_UNPICKLER_TRIPS)
+_UNPICKLER_TRIPS = (
+    UnicodeDecodeError,
+    KeyError,
+    IndexError,
+    struct.error,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    MemoryError,
+)
+_NOT_A_CHECKPOINT = (
+    pickle.UnpicklingError,
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    ValueError,
+    OSError,
+    *_UNPICKLER_TRIPS,
+)
 
 
 def file_sha256(path: Path) -> str:
@@ -120,7 +135,9 @@ def _as_state_dict(loaded: object, path: Path) -> StateDict:
         )
     bad = [key for key, value in loaded.items() if not (isinstance(key, str) and isinstance(value, torch.Tensor))]
     if bad:
-        raise CheckpointError(f"checkpoint {path} is not a state dict: entries {bad[:_MAX_LISTED_KEYS]} are not tensors")
+        raise CheckpointError(
+            f"checkpoint {path} is not a state dict: entries {bad[:_MAX_LISTED_KEYS]} are not tensors"
+        )
     return loaded
 
 

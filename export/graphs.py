@@ -138,6 +138,11 @@ RECIPES = {
     "decoder_image": GraphRecipe(DECODER_IMAGE, DecoderImageStage, atol=1e-4),
     # Checked against the whole reference decoder (not only its own torch module): the algebra of the
     # split (reordered matmuls, dropped softmax-invariant terms) moves logits by ~1e-5.
-    "decoder_prompt": GraphRecipe(DECODER_PROMPT, DecoderPromptStage, atol=1e-3, reference_type=DecoderGraph,
-                                  reference_inputs=tuple(DECODER.input_names)),
+    "decoder_prompt": GraphRecipe(
+        DECODER_PROMPT,
+        DecoderPromptStage,
+        atol=1e-3,
+        reference_type=DecoderGraph,
+        reference_inputs=tuple(DECODER.input_names),
+    ),
 }

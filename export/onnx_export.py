@@ -7,7 +7,6 @@ directory beside the target and renamed at the end (data file first, then the .o
 from __future__ import annotations
 
 import contextlib
-
 import os
 import warnings
 from dataclasses import dataclass
@@ -51,7 +50,9 @@ class ValidationReport:
         return all(value <= self.atol[name] for name, value in self.max_abs_diff.items())
 
     def summary(self) -> str:
-        diffs = ", ".join(f"{name} {value:.2e} (tol {self.atol[name]:.0e})" for name, value in self.max_abs_diff.items())
+        diffs = ", ".join(
+            f"{name} {value:.2e} (tol {self.atol[name]:.0e})" for name, value in self.max_abs_diff.items()
+        )
         return f"{self.path.name}: max abs diff vs PyTorch {diffs}"
 
 
@@ -75,7 +76,9 @@ def compare_outputs(actual: dict[str, np.ndarray], expected: dict[str, np.ndarra
     return diffs
 
 
-def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progress: Progress = print) -> ValidationReport:
+def export_onnx(
+    sam: Sam, part: str, path: Path, metadata: GraphMetadata, progress: Progress = print
+) -> ValidationReport:
     """Write ``part`` of ``sam`` to ``path`` (.onnx) with ``metadata``; raises ExportValidationError."""
     recipe = RECIPES[part]
     feeds = recipe.example_feeds(sam)
@@ -83,12 +86,17 @@ def export_onnx(sam: Sam, part: str, path: Path, metadata: GraphMetadata, progre
     with staging_dir(path.parent, path.name) as work_dir:
         progress(f"  tracing {part} to ONNX (opset {OPSET})")
         traced = work_dir / "traced.onnx"
-        with head_chunks(sam.image_encoder, GLOBAL_ATTENTION_HEAD_CHUNK) if part == "encoder" else contextlib.nullcontext():
+        with (
+            head_chunks(sam.image_encoder, GLOBAL_ATTENTION_HEAD_CHUNK)
+            if part == "encoder"
+            else contextlib.nullcontext()
+        ):
             _trace(recipe.module_type(sam).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
         progress(f"  validating {path.name} in onnxruntime")
-        report = ValidationReport(path, compare_outputs(run_onnxruntime(staged, recipe.graph_feeds(feeds)), expected),
-                                  recipe.tolerances())
+        report = ValidationReport(
+            path, compare_outputs(run_onnxruntime(staged, recipe.graph_feeds(feeds)), expected), recipe.tolerances()
+        )
         progress(f"  {report.summary()}")
         if not report.passed:
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")
@@ -102,10 +110,15 @@ def _trace(module: torch.nn.Module, recipe, feeds: dict[str, np.ndarray], out_pa
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about shape-derived Python ints are expected here
         torch.onnx.export(
-            module, args, str(out_path),
-            input_names=interface.input_names, output_names=interface.output_names,
-            dynamic_axes=interface.dynamic_axes(), opset_version=OPSET,
-            do_constant_folding=True, dynamo=False,
+            module,
+            args,
+            str(out_path),
+            input_names=interface.input_names,
+            output_names=interface.output_names,
+            dynamic_axes=interface.dynamic_axes(),
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
         )
 
 
@@ -118,8 +131,9 @@ def _stamp_metadata(traced: Path, staged: Path, metadata: GraphMetadata) -> Path
     entry.key, entry.value = METADATA_KEY, metadata.to_json()
     model.producer_name = "sam-edge"
     external = model.ByteSize() > EXTERNAL_DATA_THRESHOLD_BYTES
-    onnx.save(model, str(staged), save_as_external_data=external, all_tensors_to_one_file=True,
-              location=f"{staged.name}.data")
+    onnx.save(
+        model, str(staged), save_as_external_data=external, all_tensors_to_one_file=True, location=f"{staged.name}.data"
+    )
     return staged
 
 

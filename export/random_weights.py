@@ -15,6 +15,7 @@ import zlib
 
 import torch
 
+
 def _tensor_seed(seed: int, key: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**63)
 

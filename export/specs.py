@@ -120,7 +120,9 @@ OFFICIAL_SPECS: dict[str, ModelSpec] = {
     "vit_h": ModelSpec("vit_h", ViTSpec(1280, 32, 16, (7, 15, 23, 31)), official_file="sam_vit_h_4b8939.pth"),
     "vit_t": ModelSpec(
         "vit_t",
-        TinyViTSpec(embed_dims=(64, 128, 160, 320), depths=(2, 2, 6, 2), num_heads=(2, 4, 5, 10), window_sizes=(7, 7, 14, 7)),
+        TinyViTSpec(
+            embed_dims=(64, 128, 160, 320), depths=(2, 2, 6, 2), num_heads=(2, 4, 5, 10), window_sizes=(7, 7, 14, 7)
+        ),
         official_file="mobile_sam.pt",
     ),
     # sam-edge's own default model, trained here on generated scenes (train/train_nano.py). The

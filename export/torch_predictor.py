@@ -8,7 +8,6 @@ post-processing is torch's interpolate, as in the official code, so it also chec
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -43,7 +42,15 @@ class TorchSamPredictor:
         self.embedding = self.model.encode_image(tensor)
 
     @torch.no_grad()
-    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True, return_logits=False):
+    def predict(
+        self,
+        point_coords=None,
+        point_labels=None,
+        box=None,
+        mask_input=None,
+        multimask_output=True,
+        return_logits=False,
+    ):
         """Returns (masks [C, H, W], scores [C], low-res logits [C, 256, 256]) as numpy arrays."""
         masks, scores, logits = self.predict_batch(
             point_coords, point_labels, box, mask_input, multimask_output, return_logits, batched=False
@@ -51,14 +58,28 @@ class TorchSamPredictor:
         return masks[0], scores[0], logits[0]
 
     @torch.no_grad()
-    def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                      multimask_output=True, return_logits=False, batched=True):
+    def predict_batch(
+        self,
+        point_coords=None,
+        point_labels=None,
+        boxes=None,
+        mask_input=None,
+        multimask_output=True,
+        return_logits=False,
+        batched=True,
+    ):
         """B prompts in one decoder call: masks [B, C, H, W], scores [B, C], logits [B, C, 256, 256]."""
         if self.embedding is None:
             raise NoImageSetError("no image set: call set_image(image) before predict")
-        feeds = build_decoder_feeds(self.original_size, self.input_size, point_coords, point_labels, boxes, mask_input, batched)
+        feeds = build_decoder_feeds(
+            self.original_size, self.input_size, point_coords, point_labels, boxes, mask_input, batched
+        )
         low_res, scores = self.model.decode(
-            self.embedding, *(torch.from_numpy(a) for a in (feeds.point_coords, feeds.point_labels, feeds.mask_input, feeds.has_mask_input))
+            self.embedding,
+            *(
+                torch.from_numpy(a)
+                for a in (feeds.point_coords, feeds.point_labels, feeds.mask_input, feeds.has_mask_input)
+            ),
         )
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         low_res, scores = low_res[:, tokens], scores[:, tokens]

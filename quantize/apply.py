@@ -15,8 +15,15 @@ from typing import Sequence
 
 import numpy as np
 
-from sam_edge.quantize.recipes import (Fp16Weights, NncfInt8, OrtDynamicInt8, OrtStaticInt8, OvBf16, OvWeightCompression,
-                                       Recipe)
+from sam_edge.quantize.recipes import (
+    Fp16Weights,
+    NncfInt8,
+    OrtDynamicInt8,
+    OrtStaticInt8,
+    OvBf16,
+    OvWeightCompression,
+    Recipe,
+)
 from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY
@@ -60,7 +67,8 @@ def check_backend_installed(recipe: Recipe) -> None:
             __import__(name)
         except ImportError:
             raise SamEdgeError(
-                f"recipe {recipe.name} needs {name}, which is not installed; pip install 'sam-edge[quantize]' ({package})"
+                f"recipe {recipe.name} needs {name}, which is not installed; pip install 'sam-edge[quantize]' "
+                f"({package})"
             ) from None
 
 
@@ -92,8 +100,12 @@ def _ort_dynamic(recipe: OrtDynamicInt8, source: Path, target: Path) -> Path:
 
     with _quiet_root_logger():
         quantize_dynamic(
-            source, target, op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
-            weight_type=_quant_type(recipe.weight_type), use_external_data_format=_is_large(source),
+            source,
+            target,
+            op_types_to_quantize=list(recipe.op_types),
+            per_channel=recipe.per_channel,
+            weight_type=_quant_type(recipe.weight_type),
+            use_external_data_format=_is_large(source),
         )
     return target
 
@@ -118,10 +130,16 @@ def _ort_static(recipe: OrtStaticInt8, source: Path, target: Path, calibration) 
     images = calibration[: recipe.max_calibration_images] if recipe.max_calibration_images else calibration
     with contextlib.redirect_stdout(io.StringIO()), _quiet_root_logger():  # the calibrators print per-tensor tables
         quantize_static(
-            source, target, _FeedReader(images), quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(recipe.op_types), per_channel=recipe.per_channel,
-            activation_type=_quant_type(recipe.activation_type), weight_type=_quant_type(recipe.weight_type),
-            calibrate_method=method, use_external_data_format=_is_large(source),
+            source,
+            target,
+            _FeedReader(images),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(recipe.op_types),
+            per_channel=recipe.per_channel,
+            activation_type=_quant_type(recipe.activation_type),
+            weight_type=_quant_type(recipe.weight_type),
+            calibrate_method=method,
+            use_external_data_format=_is_large(source),
         )
     return target
 
@@ -131,8 +149,9 @@ def _fp16(source: Path, target: Path) -> Path:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
-    onnx.save(model, str(target), save_as_external_data=model.ByteSize() > EXTERNAL_DATA_BYTES,
-              location=f"{target.name}.data")
+    onnx.save(
+        model, str(target), save_as_external_data=model.ByteSize() > EXTERNAL_DATA_BYTES, location=f"{target.name}.data"
+    )
     return target
 
 
@@ -163,10 +182,16 @@ def _nncf_int8(recipe: NncfInt8, source: Path, target: Path, calibration) -> Pat
     advanced = nncf.AdvancedQuantizationParameters(smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=alpha))
     preset = {"mixed": nncf.QuantizationPreset.MIXED, "performance": nncf.QuantizationPreset.PERFORMANCE}[recipe.preset]
     quantized = nncf.quantize(
-        model, dataset, preset=preset, subset_size=len(calibration),
+        model,
+        dataset,
+        preset=preset,
+        subset_size=len(calibration),
         model_type=nncf.ModelType.TRANSFORMER if recipe.model_type_transformer else None,
-        fast_bias_correction=recipe.fast_bias_correction, advanced_parameters=advanced,
-        ignored_scope=nncf.IgnoredScope(types=list(recipe.ignored_types), validate=False) if recipe.ignored_types else None,
+        fast_bias_correction=recipe.fast_bias_correction,
+        advanced_parameters=advanced,
+        ignored_scope=nncf.IgnoredScope(types=list(recipe.ignored_types), validate=False)
+        if recipe.ignored_types
+        else None,
     )
     return save_openvino_model(quantized, target)
 

@@ -10,8 +10,17 @@ from sam_edge.quantize.apply import EXTERNAL_DATA_BYTES, read_openvino_model, sa
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 
 # Ops that compute in integer arithmetic or carry (de)quantization, per format.
-ONNX_QUANTIZED_OPS = {"MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv", "DynamicQuantizeLinear",
-                      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+ONNX_QUANTIZED_OPS = {
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearMatMul",
+    "QLinearConv",
+    "DynamicQuantizeLinear",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+}
 FLOAT_COMPUTE_OPS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulNBits"}
 OPENVINO_COMPUTE_OPS = {"MatMul", "Convolution", "GroupConvolution"}
 
@@ -35,8 +44,13 @@ def stamp_metadata(graph: Path, target: Path, metadata: GraphMetadata) -> Path:
         del model.metadata_props[:]
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, metadata.to_json()
-        onnx.save(model, str(target), save_as_external_data=model.ByteSize() > EXTERNAL_DATA_BYTES,
-                  all_tensors_to_one_file=True, location=f"{target.name}.data")
+        onnx.save(
+            model,
+            str(target),
+            save_as_external_data=model.ByteSize() > EXTERNAL_DATA_BYTES,
+            all_tensors_to_one_file=True,
+            location=f"{target.name}.data",
+        )
         return target
     model = read_openvino_model(graph)
     model.set_rt_info(metadata.to_json(), METADATA_KEY)

@@ -103,10 +103,17 @@ class GateResult:
 
     def summary(self) -> dict:
         return {
-            "passed": self.passed, "failures": self.failures(), "min_cosine": self.min_cosine,
-            "median_iou": self.median_iou, "p5_iou": self.p5_iou, "prompts": len(self.ious),
-            "images": len(self.cosines), "miou_fp32": self.miou_fp32, "miou": self.miou_candidate,
-            "miou_change": self.miou_change, "thresholds": asdict(self.thresholds),
+            "passed": self.passed,
+            "failures": self.failures(),
+            "min_cosine": self.min_cosine,
+            "median_iou": self.median_iou,
+            "p5_iou": self.p5_iou,
+            "prompts": len(self.ious),
+            "images": len(self.cosines),
+            "miou_fp32": self.miou_fp32,
+            "miou": self.miou_candidate,
+            "miou_change": self.miou_change,
+            "thresholds": asdict(self.thresholds),
         }
 
 
@@ -127,8 +134,9 @@ def fp32_reference(predictor: SamPredictor, gate: ImageSource, miou_images: int)
     return Fp32Reference(images, embeddings, masks, miou)
 
 
-def run_gate(candidate: SamPredictor, reference: Fp32Reference, miou_images: int,
-             thresholds: GateThresholds) -> GateResult:
+def run_gate(
+    candidate: SamPredictor, reference: Fp32Reference, miou_images: int, thresholds: GateThresholds
+) -> GateResult:
     """Gate figures of ``candidate`` (quantized encoder, fp32 decoder) against ``reference``."""
     embeddings, masks = _embed_and_segment(candidate, reference.images, "candidate on gate images")
     cosines = tuple(cosine(a, b) for a, b in zip(embeddings, reference.embeddings))
@@ -155,6 +163,7 @@ def benchmark_miou(predictor: SamPredictor, images: int) -> float:
 
     settings = EvalSettings(prompts=("point",), limit=images)
     bar = ProgressBar("benchmark mIoU", images)
-    report = evaluate(predictor, settings, predictor.metadata.model_id, examples=0,
-                      progress=lambda _report, _total: bar.advance())
+    report = evaluate(
+        predictor, settings, predictor.metadata.model_id, examples=0, progress=lambda _report, _total: bar.advance()
+    )
     return float(report.miou()["point"])

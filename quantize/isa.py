@@ -10,7 +10,7 @@ __all__ = ["cpu_flags", "detect_isa"]
 
 
 def detect_isa(machine: str | None = None, flags: set[str] | None = None) -> str:
-    """"arm64", "amx" (AMX int8 tiles), "avx512_vnni" (AVX-512 or AVX VNNI dot products), else "avx2".
+    """ "arm64", "amx" (AMX int8 tiles), "avx512_vnni" (AVX-512 or AVX VNNI dot products), else "avx2".
 
     VNNI matters most: without it int8 dot products go through 16-bit multiplies and gain little.
     """

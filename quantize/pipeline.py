@@ -17,8 +17,17 @@ from sam_edge.quantize.apply import apply_recipe, check_backend_installed
 from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import cpu_flags, detect_isa
-from sam_edge.quantize.recipes import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_GATE_IMAGES, DEFAULT_ROUNDS, PRESETS,
-                                       GateThresholds, Recipe, auto_candidates, missing_cpu_feature, recipe_named)
+from sam_edge.quantize.recipes import (
+    DEFAULT_CALIBRATION_IMAGES,
+    DEFAULT_GATE_IMAGES,
+    DEFAULT_ROUNDS,
+    PRESETS,
+    GateThresholds,
+    Recipe,
+    auto_candidates,
+    missing_cpu_feature,
+    recipe_named,
+)
 from sam_edge.quantize.report import record_in_metadata, write_reports
 from sam_edge.quantize.timing import LatencyComparison, compare_latency
 from sam_edge.runtime.atomic_write import check_output_dir, existing_ancestor, prepare_output_dir, staging_dir
@@ -77,9 +86,14 @@ class QuantizeOutcome:
     sources: dict[str, str]
 
 
-def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
-                   progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> QuantizeOutcome:
-    """Run ``options.recipe`` (a preset, "a,b,...", "all" or "auto") on ``model_dir``'s encoder; write the kept model."""
+def quantize_model(
+    model_dir: Path,
+    out_dir: Path,
+    options: QuantizeOptions,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> QuantizeOutcome:
+    """Run ``options.recipe`` (a preset, "a,b,...", "all" or "auto") on ``model_dir``'s encoder;
+    write the kept model."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     isa, flags = detect_isa(), cpu_flags()
     recipes, skipped = _recipes(options.recipe, isa, flags), []  # skipped: filled by _runnable
@@ -89,36 +103,74 @@ def quantize_model(model_dir: Path, out_dir: Path, options: QuantizeOptions,
     recipes = _runnable(recipes, fp32, skipped, single=not search, flags=flags)
     _check_out_dir(out_dir)
     needs_calibration = any(recipe.needs_calibration for recipe in recipes)
-    calib_source = (calib.folder_images(options.calib_dir, options.calib_images) if options.calib_dir
-                    else calib.generated_calibration(options.calib_images)) if needs_calibration else None
-    gate_source = (calib.folder_images(options.gate_dir, options.gate_images, role="gate") if options.gate_dir
-                   else calib.benchmark_gate(options.gate_images))
-    miou_images = options.miou_images if options.miou_images is not None else (20 if metadata.model_type == DEFAULT_MODEL else 0)
+    calib_source = (
+        (
+            calib.folder_images(options.calib_dir, options.calib_images)
+            if options.calib_dir
+            else calib.generated_calibration(options.calib_images)
+        )
+        if needs_calibration
+        else None
+    )
+    gate_source = (
+        calib.folder_images(options.gate_dir, options.gate_images, role="gate")
+        if options.gate_dir
+        else calib.benchmark_gate(options.gate_images)
+    )
+    miou_images = (
+        options.miou_images if options.miou_images is not None else (20 if metadata.model_type == DEFAULT_MODEL else 0)
+    )
 
     with staging_dir(existing_ancestor(out_dir), "sam-edge-quantize") as staging:
         progress(f"quantizing {model_dir} ({metadata.model_id}) on {isa}: {', '.join(r.name for r in recipes)}")
-        feeds = calib.calibration_feeds(calib.encoder_inputs(calib_source, metadata, "calibration images")) if calib_source else []
+        feeds = (
+            calib.calibration_feeds(calib.encoder_inputs(calib_source, metadata, "calibration images"))
+            if calib_source
+            else []
+        )
         reference = fp32_reference(SamPredictor(model_dir, threads=options.threads), gate_source, miou_images)
         timing_feed = {"image": calib.encoder_input(reference.images[0], metadata)}
         candidates = []
         for recipe in recipes:
-            candidate = _try_recipe(recipe, model_dir, fp32, staging / recipe.name, feeds, reference, timing_feed,
-                                    miou_images, options, progress)
+            candidate = _try_recipe(
+                recipe,
+                model_dir,
+                fp32,
+                staging / recipe.name,
+                feeds,
+                reference,
+                timing_feed,
+                miou_images,
+                options,
+                progress,
+            )
             if candidate.error and not search:
                 raise SamEdgeError(f"recipe {recipe.name} failed: {candidate.error}")
             candidates.append(candidate)
         kept, written, forced = _choose(candidates, options)
-        outcome = QuantizeOutcome(model_dir, out_dir, isa, graph_bytes(fp32.get("onnxruntime") or fp32["openvino"]),
-                                  candidates, kept, written, forced, skipped,
-                                  {"calibration": calib_source.description if calib_source else "none",
-                                   "gate": gate_source.description, "miou_images": str(miou_images)})
+        outcome = QuantizeOutcome(
+            model_dir,
+            out_dir,
+            isa,
+            graph_bytes(fp32.get("onnxruntime") or fp32["openvino"]),
+            candidates,
+            kept,
+            written,
+            forced,
+            skipped,
+            {
+                "calibration": calib_source.description if calib_source else "none",
+                "gate": gate_source.description,
+                "miou_images": str(miou_images),
+            },
+        )
         if written:
             _write(outcome, model_dir, fp32, staging)
         return outcome
 
 
 def _recipes(name: str, isa: str, flags: set[str]) -> list[Recipe]:
-    """"auto": this CPU's candidates; "all": every preset; "a,b": those presets; else one preset."""
+    """ "auto": this CPU's candidates; "all": every preset; "a,b": those presets; else one preset."""
     if name == "auto":
         return auto_candidates(isa, flags)
     if name == "all":
@@ -131,8 +183,9 @@ def _is_search(name: str) -> bool:
     return name in ("auto", "all") or "," in name
 
 
-def _runnable(recipes: list[Recipe], fp32: dict[str, Path], skipped: list[str], single: bool,
-              flags: set[str]) -> list[Recipe]:
+def _runnable(
+    recipes: list[Recipe], fp32: dict[str, Path], skipped: list[str], single: bool, flags: set[str]
+) -> list[Recipe]:
     """Recipes this CPU can run whose toolchain is installed; a single named recipe that cannot run is an error."""
     runnable = []
     for recipe in recipes:
@@ -167,7 +220,9 @@ def _fp32_encoders(model_dir: Path) -> dict[str, Path]:
         raise ModelFileError(f"model directory {model_dir} does not exist")
     found = {backend: find_graphs(model_dir, "encoder", "fp32", backend) for backend in BACKENDS}
     if not any(found.values()):
-        raise ModelFileError(f"{model_dir} has no fp32 encoder graph (*.encoder.fp32.onnx or .xml); export one with `sam-edge export`")
+        raise ModelFileError(
+            f"{model_dir} has no fp32 encoder graph (*.encoder.fp32.onnx or .xml); export one with `sam-edge export`"
+        )
     if any(len(graphs) > 1 for graphs in found.values()):
         raise ModelFileError(f"{model_dir} holds several encoder graphs; keep one model per directory")
     sources = {}
@@ -183,7 +238,9 @@ def _check_out_dir(out_dir: Path) -> None:
         raise OutputPathError(f"output directory {out_dir} already holds graphs; choose a new or empty directory")
 
 
-def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, miou_images, options, progress) -> Candidate:
+def _try_recipe(
+    recipe, model_dir, fp32, work, feeds, reference, timing_feed, miou_images, options, progress
+) -> Candidate:
     work.mkdir(parents=True)
     candidate = Candidate(recipe)
     source = fp32[recipe.backend]
@@ -206,8 +263,10 @@ def _try_recipe(recipe, model_dir, fp32, work, feeds, reference, timing_feed, mi
     candidate.latency = compare_latency(recipe.backend, source, target, timing_feed, options.rounds, options.threads)
     candidate.graph, candidate.nodes, candidate.size_bytes = target, node_summary(target), graph_bytes(target)
     verdict = "passes" if candidate.gate.passed else "fails (" + "; ".join(candidate.gate.failures()) + ")"
-    progress(f"{recipe.name}: {candidate.latency.speedup:.2f}x fp32, cosine {candidate.gate.min_cosine:.5f}, "
-             f"median IoU {candidate.gate.median_iou:.4f}: gate {verdict}")
+    progress(
+        f"{recipe.name}: {candidate.latency.speedup:.2f}x fp32, cosine {candidate.gate.min_cosine:.5f}, "
+        f"median IoU {candidate.gate.median_iou:.4f}: gate {verdict}"
+    )
     return candidate
 
 
@@ -235,7 +294,9 @@ def _write(outcome: QuantizeOutcome, model_dir: Path, fp32: dict[str, Path], sta
         work.mkdir()
         backend = "onnxruntime" if "onnxruntime" in fp32 else "openvino"
         graphs = [copy_graph(fp32[backend], work, backend)]
-        graphs += [copy_graph(g, work, backend) for part in DECODER_PARTS for g in _decoder_sources(model_dir, part, backend)]
+        graphs += [
+            copy_graph(g, work, backend) for part in DECODER_PARTS for g in _decoder_sources(model_dir, part, backend)
+        ]
     else:
         stamp_metadata(kept.graph, kept.graph, record_in_metadata(read_graph_metadata(kept.graph), outcome))
         graphs = sorted(p for p in kept.graph.parent.iterdir() if p.suffix in (".onnx", ".xml"))

@@ -28,7 +28,8 @@ class OrtDynamicInt8:
     """onnxruntime dynamic quantization: int8 weights, activations quantized per call (no calibration).
 
     ``weight_type`` "QUInt8" keeps accuracy on AVX2 without VNNI, where the signed kernels'
-    16-bit intermediate sums saturate; ``op_types`` MatMul only, since TinyViT's convolutions do not quantize dynamically.
+    16-bit intermediate sums saturate; ``op_types`` MatMul only, since TinyViT's convolutions do
+    not quantize dynamically.
     """
 
     name: str
@@ -138,8 +139,14 @@ PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in _PRESET_LIST}
 # 16-bit multiplies, so only the recipes that stay close to fp32 cost are worth timing.
 AUTO_CANDIDATES: dict[str, tuple[str, ...]] = {
     "avx2": ("ort_dynamic_quint8", "ort_dynamic_quint8_per_channel", "nncf_int8", "ov_weights_int8"),
-    "avx512_vnni": ("ort_dynamic_qint8", "ort_static_minmax", "nncf_int8", "nncf_int8_smoothquant", "ov_weights_int8",
-                    "ov_bf16"),
+    "avx512_vnni": (
+        "ort_dynamic_qint8",
+        "ort_static_minmax",
+        "nncf_int8",
+        "nncf_int8_smoothquant",
+        "ov_weights_int8",
+        "ov_bf16",
+    ),
     "amx": ("ov_bf16", "nncf_int8", "nncf_int8_smoothquant", "ort_static_minmax", "ort_dynamic_qint8"),
     "arm64": ("ort_dynamic_qint8", "ort_static_minmax", "ort_fp16", "nncf_int8"),
 }
@@ -167,8 +174,10 @@ def missing_cpu_feature(recipe: Recipe, flags: set[str]) -> str | None:
     needed = getattr(recipe, "cpu_features", ())
     if not needed or set(needed) & flags:
         return None
-    return (f"recipe {recipe.name} needs a CPU with {' or '.join(needed)}, which this CPU does not have; "
-            "run it on a CPU with native bf16 (Intel Cooper Lake / Sapphire Rapids or newer, AMD Zen 4 or newer)")
+    return (
+        f"recipe {recipe.name} needs a CPU with {' or '.join(needed)}, which this CPU does not have; "
+        "run it on a CPU with native bf16 (Intel Cooper Lake / Sapphire Rapids or newer, AMD Zen 4 or newer)"
+    )
 
 
 @dataclass(frozen=True)

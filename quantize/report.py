@@ -16,11 +16,17 @@ REPORT_MARKDOWN = "quantization.md"
 
 def candidate_record(candidate, fp32_bytes: int) -> dict:
     """One recipe's figures as plain data."""
-    record = {"recipe": candidate.recipe.name, "settings": dataclasses.asdict(candidate.recipe), "error": candidate.error}
+    record = {
+        "recipe": candidate.recipe.name,
+        "settings": dataclasses.asdict(candidate.recipe),
+        "error": candidate.error,
+    }
     if candidate.error is None:
         record |= {
-            "gate": candidate.gate.summary(), "latency": candidate.latency.summary(),
-            "size_bytes": candidate.size_bytes, "size_ratio": candidate.size_bytes / fp32_bytes,
+            "gate": candidate.gate.summary(),
+            "latency": candidate.latency.summary(),
+            "size_bytes": candidate.size_bytes,
+            "size_ratio": candidate.size_bytes / fp32_bytes,
             "nodes": candidate.nodes,
         }
     return record
@@ -29,9 +35,15 @@ def candidate_record(candidate, fp32_bytes: int) -> dict:
 def outcome_record(outcome) -> dict:
     kept = outcome.kept
     return {
-        "model_dir": str(outcome.model_dir), "isa": outcome.isa, "fp32_encoder_bytes": outcome.fp32_bytes,
-        "kept": kept.recipe.name if kept else "fp32", "forced": outcome.forced, "written": outcome.written,
-        "decoder": "fp32 (copied unchanged)", "sources": outcome.sources, "skipped": outcome.skipped,
+        "model_dir": str(outcome.model_dir),
+        "isa": outcome.isa,
+        "fp32_encoder_bytes": outcome.fp32_bytes,
+        "kept": kept.recipe.name if kept else "fp32",
+        "forced": outcome.forced,
+        "written": outcome.written,
+        "decoder": "fp32 (copied unchanged)",
+        "sources": outcome.sources,
+        "skipped": outcome.skipped,
         "candidates": [candidate_record(c, outcome.fp32_bytes) for c in outcome.candidates],
     }
 
@@ -40,9 +52,15 @@ def record_in_metadata(metadata: GraphMetadata, outcome) -> GraphMetadata:
     """The kept encoder's metadata with its gate verdict (``forced`` when it failed and --force kept it)."""
     kept = outcome.kept
     summary = {
-        "recipe": kept.recipe.name, "isa": outcome.isa, "gate_passed": kept.gate.passed, "forced": outcome.forced,
-        "gate_failures": kept.gate.failures(), "min_cosine": kept.gate.min_cosine,
-        "median_iou": kept.gate.median_iou, "speedup_vs_fp32": kept.latency.speedup, "report": REPORT_JSON,
+        "recipe": kept.recipe.name,
+        "isa": outcome.isa,
+        "gate_passed": kept.gate.passed,
+        "forced": outcome.forced,
+        "gate_failures": kept.gate.failures(),
+        "min_cosine": kept.gate.min_cosine,
+        "median_iou": kept.gate.median_iou,
+        "speedup_vs_fp32": kept.latency.speedup,
+        "report": REPORT_JSON,
     }
     return dataclasses.replace(metadata, extra=dict(metadata.extra) | {"quantization": summary})
 
@@ -52,12 +70,16 @@ def render_markdown(outcome) -> str:
     if not outcome.written:
         kept = "nothing written: the recipe failed the gate (rerun with --force to keep it anyway)"
     lines = [
-        f"# Quantization of {outcome.model_dir}", "",
-        f"- CPU instruction set: {outcome.isa}; kept: **{kept}**" + (" (FORCED past a failed gate)" if outcome.forced else ""),
+        f"# Quantization of {outcome.model_dir}",
+        "",
+        f"- CPU instruction set: {outcome.isa}; kept: **{kept}**"
+        + (" (FORCED past a failed gate)" if outcome.forced else ""),
         f"- calibration: {outcome.sources['calibration']}; gate: {outcome.sources['gate']}; "
         f"benchmark mIoU images: {outcome.sources['miou_images']}",
-        "- decoder graphs: fp32, copied unchanged", "",
-        "| recipe | backend | encoder ms (fp32 ms) | speed-up | size MB (ratio) | min cosine | median IoU | p5 IoU | mIoU change | gate |",
+        "- decoder graphs: fp32, copied unchanged",
+        "",
+        "| recipe | backend | encoder ms (fp32 ms) | speed-up | size MB (ratio) | min cosine | median IoU | p5 IoU "
+        "| mIoU change | gate |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for candidate in outcome.candidates:
@@ -65,8 +87,10 @@ def render_markdown(outcome) -> str:
     lines += ["", "Quantized / float compute ops per recipe:", ""]
     for candidate in outcome.candidates:
         if candidate.error is None:
-            lines.append(f"- {candidate.recipe.name}: quantized {_ops(candidate.nodes['quantized'])}; "
-                         f"float {_ops(candidate.nodes['float'])}")
+            lines.append(
+                f"- {candidate.recipe.name}: quantized {_ops(candidate.nodes['quantized'])}; "
+                f"float {_ops(candidate.nodes['float'])}"
+            )
     lines += [f"- skipped {line}" for line in outcome.skipped]
     return "\n".join(lines) + "\n"
 
@@ -78,9 +102,11 @@ def _row(candidate, fp32_bytes: int) -> str:
     gate, latency = candidate.gate, candidate.latency
     change = "" if gate.miou_change is None else f"{gate.miou_change:+.4f}"
     verdict = "pass" if gate.passed else "FAIL: " + "; ".join(gate.failures())
-    return (f"| {recipe.name} | {recipe.backend} | {latency.candidate_median_ms:.0f} ({latency.fp32_median_ms:.0f}) "
-            f"| {latency.speedup:.2f}x | {candidate.size_bytes / 1e6:.1f} ({candidate.size_bytes / fp32_bytes:.2f}) "
-            f"| {gate.min_cosine:.5f} | {gate.median_iou:.4f} | {gate.p5_iou:.4f} | {change} | {verdict} |")
+    return (
+        f"| {recipe.name} | {recipe.backend} | {latency.candidate_median_ms:.0f} ({latency.fp32_median_ms:.0f}) "
+        f"| {latency.speedup:.2f}x | {candidate.size_bytes / 1e6:.1f} ({candidate.size_bytes / fp32_bytes:.2f}) "
+        f"| {gate.min_cosine:.5f} | {gate.median_iou:.4f} | {gate.p5_iou:.4f} | {change} | {verdict} |"
+    )
 
 
 def _ops(counts: dict[str, int]) -> str:

@@ -19,7 +19,6 @@ from sam_edge.runtime.backends import open_backend, resolve_threads
 from sam_edge.runtime.interface import ENCODER
 
 
-
 @dataclass(frozen=True)
 class LatencyComparison:
     backend: str
@@ -41,12 +40,24 @@ class LatencyComparison:
         return self.fp32_median_ms / self.candidate_median_ms
 
     def summary(self) -> dict:
-        return {"backend": self.backend, "threads": self.threads, "rounds": len(self.fp32_ms),
-                "fp32_median_ms": self.fp32_median_ms, "median_ms": self.candidate_median_ms, "speedup": self.speedup}
+        return {
+            "backend": self.backend,
+            "threads": self.threads,
+            "rounds": len(self.fp32_ms),
+            "fp32_median_ms": self.fp32_median_ms,
+            "median_ms": self.candidate_median_ms,
+            "speedup": self.speedup,
+        }
 
 
-def compare_latency(backend: str, fp32_graph: Path, candidate_graph: Path, feed: dict[str, np.ndarray],
-                    rounds: int, threads: int | None = None) -> LatencyComparison:
+def compare_latency(
+    backend: str,
+    fp32_graph: Path,
+    candidate_graph: Path,
+    feed: dict[str, np.ndarray],
+    rounds: int,
+    threads: int | None = None,
+) -> LatencyComparison:
     """Median encoder time of both graphs on ``backend`` with ``rounds`` alternating timed calls each."""
     threads = resolve_threads(threads)
     runners = [_runner(backend, path, threads) for path in (fp32_graph, candidate_graph)]

@@ -11,8 +11,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
-    from sam_edge.runtime.embedding import ImageEmbedding
     from sam_edge.runtime.automatic_mask_generator import SamAutomaticMaskGenerator
+    from sam_edge.runtime.embedding import ImageEmbedding
     from sam_edge.runtime.errors import SamEdgeError
     from sam_edge.runtime.prediction import Prediction
     from sam_edge.runtime.predictor import SamPredictor

@@ -94,7 +94,9 @@ def atomic_output(final_path: str | Path, suffix: str = "") -> Iterator[Path]:
     prepare_output_dir(final_path.parent)
     if final_path.is_dir():
         raise OutputPathError(f"output {final_path} is a directory; expected a file path")
-    handle, temp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=f".partial{suffix}", dir=final_path.parent)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{final_path.name}.", suffix=f".partial{suffix}", dir=final_path.parent
+    )
     os.close(handle)
     temp_path = Path(temp_name)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 from sam_edge.runtime.atomic_write import atomic_output
 from sam_edge.runtime.backends import BACKENDS
 from sam_edge.runtime.graph_file import find_graphs
@@ -55,7 +56,14 @@ def load_backend_choice(model_dir: Path) -> BackendChoice | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     known = set(BACKENDS)
-    return choice if set(choice.encoder_ms) <= known and set(choice.decoder_ms) <= known and choice.encoder_ms and choice.decoder_ms else None
+    return (
+        choice
+        if set(choice.encoder_ms) <= known
+        and set(choice.decoder_ms) <= known
+        and choice.encoder_ms
+        and choice.decoder_ms
+        else None
+    )
 
 
 def engines_with_fp32_encoder(model_dir: Path) -> list[str]:

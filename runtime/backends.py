@@ -56,7 +56,9 @@ def resolve_threads(threads: int | None) -> int:
     if threads is None:
         text = os.environ.get("SAM_EDGE_THREADS", "").strip() or "0"
         if not text.lstrip("-").isdigit():
-            raise InvalidInputError(f"SAM_EDGE_THREADS must be a positive integer (or unset for all physical cores); got {text!r}")
+            raise InvalidInputError(
+                f"SAM_EDGE_THREADS must be a positive integer (or unset for all physical cores); got {text!r}"
+            )
         threads = int(text) or physical_core_count()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise InvalidInputError(f"threads must be a positive integer; got {threads!r}")
@@ -68,7 +70,9 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None, spinning: bool = True, lean_memory: bool = False) -> None:
+    def __init__(
+        self, path: Path, threads: int | None = None, spinning: bool = True, lean_memory: bool = False
+    ) -> None:
         """Two settings for graphs that are not run once per prompt, each measured on 2 cores:
 
         ``spinning`` False (the encoder, the decoder's image stage): idle workers sleep at once instead
@@ -95,8 +99,9 @@ class OnnxRuntimeBackend:
         self.lean_memory = lean_memory
         disabled = ["ConstantFolding"] if lean_memory else []  # unknown names are ignored by onnxruntime
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                                                disabled_optimizers=disabled)
+            self.session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+            )
         except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None
         self.path = path
@@ -111,7 +116,8 @@ class OnnxRuntimeBackend:
         """What the kernels compute in: the graph's own types (the CPU provider casts nothing on its own
         once bf16 fast-math is off), so the metadata's precision; int8 graphs keep float ops in f32."""
         return {"fp32": "f32", "fp16": "f16 weights, f32 compute", "int8": "int8 + f32"}.get(
-            self.metadata.precision, self.metadata.precision)
+            self.metadata.precision, self.metadata.precision
+        )
 
 
 def import_onnxruntime():
@@ -125,7 +131,9 @@ def import_onnxruntime():
 
 def parse_metadata(text: str | None, path: Path) -> GraphMetadata:
     if not text:
-        raise ModelFileError(f"{path} has no sam_edge metadata; export it with `sam-edge export` so the runtime can configure itself")
+        raise ModelFileError(
+            f"{path} has no sam_edge metadata; export it with `sam-edge export` so the runtime can configure itself"
+        )
     return GraphMetadata.from_json(text, str(path))
 
 
@@ -134,11 +142,18 @@ def backend_for_path(path: Path) -> str:
     for name, extension in EXTENSIONS.items():
         if path.suffix == extension:
             return name
-    raise InvalidInputError(f"{path}: unknown graph format {path.suffix!r}; expected .onnx (onnxruntime) or .xml (OpenVINO IR)")
+    raise InvalidInputError(
+        f"{path}: unknown graph format {path.suffix!r}; expected .onnx (onnxruntime) or .xml (OpenVINO IR)"
+    )
 
 
-def open_backend(path: str | Path, backend: str | None = None, threads: int | None = None,
-                 spinning: bool = True, lean_memory: bool = False) -> Backend:
+def open_backend(
+    path: str | Path,
+    backend: str | None = None,
+    threads: int | None = None,
+    spinning: bool = True,
+    lean_memory: bool = False,
+) -> Backend:
     """Load a graph with the named backend, or the one its extension implies (``spinning``,
     ``lean_memory``: see OnnxRuntimeBackend; OpenVINO needs no such settings). OpenVINO also reads
     ``.onnx`` files (converting them on load); onnxruntime runs only ``.onnx``."""

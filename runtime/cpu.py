@@ -13,8 +13,22 @@ from pathlib import Path
 CPUINFO = Path("/proc/cpuinfo")
 # The flags that matter here: fp32 vector width (AVX2 / AVX-512), int8 dot products (VNNI, AMX) and
 # native bf16 (AVX512_BF16, AMX), and ARM's SIMD.
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
-             "amx_int8", "amx_bf16", "neon", "asimd", "bf16", "i8mm")
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "neon",
+    "asimd",
+    "bf16",
+    "i8mm",
+)
 
 
 def _cpuinfo_text(cpuinfo: str | None) -> str:

@@ -98,4 +98,3 @@ class SplitDecoder(_PromptPath):
         feeds = {"image_embeddings": image_embeddings, "mask_input": mask_input, "has_mask_input": has_mask_input}
         names = DECODER_IMAGE.output_names
         return dict(zip(names, self.image_stage.run(names, feeds)))
-

@@ -47,19 +47,25 @@ def find_model_dir(model: str | os.PathLike | None = None) -> Path:
     if model is None:
         return resolve_model_dir(None)
     if not isinstance(model, (str, os.PathLike)):
-        raise InvalidInputError(f"model must be {ACCEPTED_MODELS}; got {type(model).__name__} "
-                                "(a PyTorch SAM model is exported first: `sam-edge export --checkpoint FILE --out DIR`)")
+        raise InvalidInputError(
+            f"model must be {ACCEPTED_MODELS}; got {type(model).__name__} "
+            "(a PyTorch SAM model is exported first: `sam-edge export --checkpoint FILE --out DIR`)"
+        )
     path = Path(model)
     if path.is_dir():
         return path
     if os.fspath(model) in bundled_model_names():  # also Path("nano"), as the CLI passes --model
         return bundled_model_dir(os.fspath(model))
     if path.is_file():
-        raise ModelFileError(f"model {str(model)!r} is a file, not a model directory; pass its directory, "
-                             "or the graph itself as encoder= / decoder=")
+        raise ModelFileError(
+            f"model {str(model)!r} is a file, not a model directory; pass its directory, "
+            "or the graph itself as encoder= / decoder="
+        )
     bundled = ", ".join(bundled_model_names()) or "none in this install"
-    raise ModelFileError(f"model {str(model)!r} does not exist: it is neither a directory nor a bundled model "
-                         f"(bundled: {bundled}); pass {ACCEPTED_MODELS}")
+    raise ModelFileError(
+        f"model {str(model)!r} does not exist: it is neither a directory nor a bundled model "
+        f"(bundled: {bundled}); pass {ACCEPTED_MODELS}"
+    )
 
 
 def _bundled_root() -> Path:

@@ -28,9 +28,22 @@ _MAX_FIELD_BYTES = 256 << 20
 # bz2 as OSError), an encrypted member (RuntimeError), an unknown compression (NotImplementedError),
 # numpy's header parsing (ValueError, struct.error, tokenize.TokenError for a version 1 header cut inside a
 # bracket) and a header claiming an absurd shape (MemoryError).
-_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError,
-               NotImplementedError, RuntimeError, struct.error, tokenize.TokenError, SyntaxError, OverflowError,
-               MemoryError)
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    tokenize.TokenError,
+    SyntaxError,
+    OverflowError,
+    MemoryError,
+)
 
 
 @dataclass(frozen=True)
@@ -57,9 +70,13 @@ class ImageEmbedding:
         path = Path(path)
         with atomic_output(path, suffix=".npz") as temp:
             np.savez(
-                temp, embeddings=self.embeddings, original_size=np.array(self.original_size),
-                input_size=np.array(self.input_size), model_id=np.str_(self.model_id),
-                model_type=np.str_(self.model_type), format_version=np.int64(EMBEDDING_FORMAT_VERSION),
+                temp,
+                embeddings=self.embeddings,
+                original_size=np.array(self.original_size),
+                input_size=np.array(self.input_size),
+                model_id=np.str_(self.model_id),
+                model_type=np.str_(self.model_type),
+                format_version=np.int64(EMBEDDING_FORMAT_VERSION),
             )
         return path
 
@@ -68,15 +85,22 @@ class ImageEmbedding:
         """Read an .npz written by :meth:`save`; errors name what is missing or malformed."""
         path = Path(path)
         if not path.is_file():
-            raise InputFileError(f"embedding file {path} {'is not a file' if path.exists() else 'does not exist'}; expected an .npz written by save")
+            raise InputFileError(
+                f"embedding file {path} {'is not a file' if path.exists() else 'does not exist'}; expected an .npz "
+                "written by save"
+            )
         fields = _read_npz_fields(path)
         required = ("embeddings", "original_size", "input_size", "model_id", "model_type")
         missing = [key for key in required if key not in fields]
         if missing:
-            raise InvalidInputError(f"{path} lacks {', '.join(missing)}; expected a file written by save_embedding / --save-embedding")
+            raise InvalidInputError(
+                f"{path} lacks {', '.join(missing)}; expected a file written by save_embedding / --save-embedding"
+            )
         embedding = fields["embeddings"]
         if embedding.dtype != np.float32 or embedding.ndim != 4 or embedding.shape[0] != 1 or 0 in embedding.shape:
-            raise InvalidInputError(f"{path}: embeddings must be float32 [1, C, h, w]; got {embedding.dtype} {embedding.shape}")
+            raise InvalidInputError(
+                f"{path}: embeddings must be float32 [1, C, h, w]; got {embedding.dtype} {embedding.shape}"
+            )
         if not np.isfinite(embedding).all():
             raise InvalidInputError(f"{path}: embeddings contain NaN or inf; an encoder never writes those")
         for key in ("original_size", "input_size"):
@@ -89,8 +113,11 @@ class ImageEmbedding:
                 got = f"a {fields[key].dtype} array of shape {fields[key].shape}"
                 raise InvalidInputError(f"{path}: {key} must be a string; got {got}")
         return ImageEmbedding(
-            embedding, tuple(int(v) for v in fields["original_size"]), tuple(int(v) for v in fields["input_size"]),
-            str(fields["model_id"]), str(fields["model_type"]),
+            embedding,
+            tuple(int(v) for v in fields["original_size"]),
+            tuple(int(v) for v in fields["input_size"]),
+            str(fields["model_id"]),
+            str(fields["model_type"]),
         )
 
 

@@ -38,4 +38,5 @@ class InputFileError(SamEdgeError, FileNotFoundError):
 
 
 class UnsupportedError(SamEdgeError, NotImplementedError):
-    """An official segment_anything call that sam-edge deliberately lacks (torch tensors); the message names the one to use."""
+    """An official segment_anything call that sam-edge deliberately lacks (torch tensors); the
+    message names the one to use."""

@@ -51,16 +51,20 @@ class GraphFile:
         return GraphFile(pieces[0], pieces[1], pieces[2], _BACKEND_OF_SUFFIX[suffix])
 
 
-def find_graphs(directory: str | Path, part: str | None = None, precision: str | None = None,
-                backend: str | None = None) -> list[Path]:
+def find_graphs(
+    directory: str | Path, part: str | None = None, precision: str | None = None, backend: str | None = None
+) -> list[Path]:
     """The directory's graph files matching every given field, sorted by name."""
     found = []
     for path in sorted(Path(directory).iterdir()) if Path(directory).is_dir() else []:
         graph = GraphFile.parse(path)
         if graph is None or not path.is_file():
             continue
-        if (part or graph.part) == graph.part and (precision or graph.precision) == graph.precision \
-                and (backend or graph.backend) == graph.backend:
+        if (
+            (part or graph.part) == graph.part
+            and (precision or graph.precision) == graph.precision
+            and (backend or graph.backend) == graph.backend
+        ):
             found.append(path)
     return found
 
@@ -69,5 +73,3 @@ def model_name(directory: str | Path) -> str | None:
     """The model name of the directory's graphs, when they all share one."""
     names = {GraphFile.parse(path).model for path in find_graphs(directory)}
     return names.pop() if len(names) == 1 else None
-
-

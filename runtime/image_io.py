@@ -42,8 +42,7 @@ DEFAULT_MAX_PIXELS = 50_000_000
 ACCEPTED_TYPES = "a file path (str or os.PathLike), a PIL.Image.Image or a numpy array"
 ACCEPTED_SHAPES = "HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA)"
 ACCEPTED_DTYPES = (
-    "uint8, uint16 (scaled by 1/257), bool, float in [0, 1] (scaled by 255) "
-    "or other integers within 0..255"
+    "uint8, uint16 (scaled by 1/257), bool, float in [0, 1] (scaled by 255) or other integers within 0..255"
 )
 
 # Everything Pillow may raise while identifying or decoding a damaged file.
@@ -115,8 +114,7 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
         lo, hi = int(array.min()), int(array.max())
         if lo < 0 or hi > 255:
             raise InvalidInputError(
-                f"{dtype} image values must lie within 0..255, got {lo}..{hi}; "
-                f"accepted dtypes: {ACCEPTED_DTYPES}"
+                f"{dtype} image values must lie within 0..255, got {lo}..{hi}; accepted dtypes: {ACCEPTED_DTYPES}"
             )
         return array.astype(np.uint8)
     raise InvalidInputError(f"image dtype {dtype} is not supported; accepted dtypes: {ACCEPTED_DTYPES}")
@@ -193,8 +191,7 @@ def _open_file(path: str, max_pixels: int | None) -> Image.Image:
         raise _bomb_error(repr(path), exc, max_pixels) from exc
     except UnidentifiedImageError as exc:
         raise InvalidInputError(
-            f"{path!r} is not an image Pillow can read; accepted are image files such as "
-            "PNG, JPEG, TIFF, BMP or WebP"
+            f"{path!r} is not an image Pillow can read; accepted are image files such as PNG, JPEG, TIFF, BMP or WebP"
         ) from exc
     except _DECODE_ERRORS as exc:
         raise _corrupt_error(repr(path), exc) from exc

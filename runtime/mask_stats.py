@@ -72,9 +72,7 @@ def decode_rle(rle: dict) -> np.ndarray:
         height, width = (int(v) for v in rle["size"])
         counts = rle["counts"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            'RLE must be a dict {"size": [H, W], "counts": str, bytes or list of ints}'
-        ) from exc
+        raise InvalidInputError('RLE must be a dict {"size": [H, W], "counts": str, bytes or list of ints}') from exc
     if isinstance(counts, (str, bytes)):
         runs = string_to_counts(counts)
     else:

@@ -37,7 +37,7 @@ def _blocks(matrix: np.ndarray, lines: int = BLOCK_LINES) -> list[_Block]:
     """Split a banded [out, in] resampling matrix into row blocks with their input column span."""
     blocks = []
     for start in range(0, matrix.shape[0], lines):
-        rows = matrix[start:start + lines]
+        rows = matrix[start : start + lines]
         used = np.flatnonzero(rows.any(axis=0))
         first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
         blocks.append(_Block(start, start + rows.shape[0], first, last, np.ascontiguousarray(rows[:, first:last])))
@@ -78,8 +78,14 @@ class MaskUpscaler:
     result, e.g. a display size: the crop is then resampled straight to it.
     """
 
-    def __init__(self, original_size: tuple[int, int], input_size: tuple[int, int], image_size: int = 1024,
-                 low_res_size: int = 256, output_size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        original_size: tuple[int, int],
+        input_size: tuple[int, int],
+        image_size: int = 1024,
+        low_res_size: int = 256,
+        output_size: tuple[int, int] | None = None,
+    ) -> None:
         output_size = tuple(output_size) if output_size is not None else tuple(original_size)
         if len(output_size) != 2 or min(output_size) < 1:
             raise InvalidInputError(f"output size must be (height, width) with both >= 1; got {output_size}")
@@ -97,7 +103,9 @@ class MaskUpscaler:
         across = self._columns(low_res)
         out = np.empty(across.shape[:-2] + self.output_size, dtype=np.float32)
         for block in self._row_blocks:
-            np.matmul(block.weights, across[..., block.first:block.last, :], out=out[..., block.start:block.stop, :])
+            np.matmul(
+                block.weights, across[..., block.first : block.last, :], out=out[..., block.start : block.stop, :]
+            )
         return out
 
     def masks(self, low_res: np.ndarray, threshold: float = 0.0) -> np.ndarray:
@@ -108,8 +116,11 @@ class MaskUpscaler:
         across = self._columns(low_res)
         out = np.empty(across.shape[:-2] + self.output_size, dtype=np.bool_)
         for block in self._row_blocks:
-            np.greater(block.weights @ across[..., block.first:block.last, :], threshold,
-                       out=out[..., block.start:block.stop, :])
+            np.greater(
+                block.weights @ across[..., block.first : block.last, :],
+                threshold,
+                out=out[..., block.start : block.stop, :],
+            )
         return out
 
     def cost(self, masks: int) -> tuple[float, float]:
@@ -150,8 +161,12 @@ class MaskUpscaler:
         if y1 <= y0 or x1 <= x0:
             return (0, 0, 0, 0)
         row_blocks, col_blocks = self._blocks_meeting(y0, y1, x0, x1)
-        return (min(b.first for b in row_blocks), max(b.last for b in row_blocks),
-                min(b.first for b in col_blocks), max(b.last for b in col_blocks))
+        return (
+            min(b.first for b in row_blocks),
+            max(b.last for b in row_blocks),
+            min(b.first for b in col_blocks),
+            max(b.last for b in col_blocks),
+        )
 
     def window_logits(self, low_res: np.ndarray, window, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
         """float32 [y1 - y0, x1 - x0]: ``logits(low_res)[y0:y1, x0:x1]`` of one mask, computing only
@@ -166,20 +181,29 @@ class MaskUpscaler:
         row_blocks, col_blocks = self._blocks_meeting(y0, y1, x0, x1)
         first, last = min(b.first for b in row_blocks), max(b.last for b in row_blocks)
         left, right = col_blocks[0].start, col_blocks[-1].stop
-        rows = low_res[first - origin[0]:last - origin[0]]
+        rows = low_res[first - origin[0] : last - origin[0]]
         across = np.empty((last - first, right - left), dtype=np.float32)
         for block in col_blocks:
-            np.matmul(rows[:, block.first - origin[1]:block.last - origin[1]], block.weights.T,
-                      out=across[:, block.start - left:block.stop - left])
+            np.matmul(
+                rows[:, block.first - origin[1] : block.last - origin[1]],
+                block.weights.T,
+                out=across[:, block.start - left : block.stop - left],
+            )
         top = row_blocks[0].start
         out = np.empty((row_blocks[-1].stop - top, right - left), dtype=np.float32)
         for block in row_blocks:
-            np.matmul(block.weights, across[block.first - first:block.last - first], out=out[block.start - top:block.stop - top])
-        return out[y0 - top:y1 - top, x0 - left:x1 - left]
+            np.matmul(
+                block.weights,
+                across[block.first - first : block.last - first],
+                out=out[block.start - top : block.stop - top],
+            )
+        return out[y0 - top : y1 - top, x0 - left : x1 - left]
 
     def _blocks_meeting(self, y0: int, y1: int, x0: int, x1: int) -> tuple[list[_Block], list[_Block]]:
-        return (self._row_blocks[y0 // BLOCK_LINES:(y1 - 1) // BLOCK_LINES + 1],
-                self._col_blocks[x0 // BLOCK_LINES:(x1 - 1) // BLOCK_LINES + 1])
+        return (
+            self._row_blocks[y0 // BLOCK_LINES : (y1 - 1) // BLOCK_LINES + 1],
+            self._col_blocks[x0 // BLOCK_LINES : (x1 - 1) // BLOCK_LINES + 1],
+        )
 
     def _columns(self, low_res: np.ndarray) -> np.ndarray:
         """First pass: [..., L, L] -> [..., L, W] (the smaller intermediate: W work on L rows, not H)."""
@@ -189,5 +213,7 @@ class MaskUpscaler:
             raise InvalidInputError(f"low-res masks must have shape [..., {size}, {size}]; got {low_res.shape}")
         across = np.empty(low_res.shape[:-2] + (size, self.output_size[1]), dtype=np.float32)
         for block in self._col_blocks:
-            np.matmul(low_res[..., block.first:block.last], block.weights.T, out=across[..., block.start:block.stop])
+            np.matmul(
+                low_res[..., block.first : block.last], block.weights.T, out=across[..., block.start : block.stop]
+            )
         return across

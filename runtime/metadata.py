@@ -80,11 +80,17 @@ def _malformed_fields(metadata: GraphMetadata) -> list[str]:
     bad += [name for name in ("spec", "extra") if not isinstance(getattr(metadata, name), dict)]
     if not isinstance(metadata.normalization_in_graph, bool):
         bad.append("normalization_in_graph")
-    for name, count, integer, positive in (("embedding_shape", 4, True, True), ("pixel_mean", 3, False, False),
-                                           ("pixel_std", 3, False, True)):
+    for name, count, integer, positive in (
+        ("embedding_shape", 4, True, True),
+        ("pixel_mean", 3, False, False),
+        ("pixel_std", 3, False, True),
+    ):
         values = getattr(metadata, name)
-        if not (isinstance(values, tuple) and len(values) == count
-                and all(_is_number(value, integer, positive) for value in values)):
+        if not (
+            isinstance(values, tuple)
+            and len(values) == count
+            and all(_is_number(value, integer, positive) for value in values)
+        ):
             bad.append(name)
     return bad
 

@@ -11,7 +11,6 @@ from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 from sam_edge.runtime.graph_file import PRECISIONS, GraphFile, find_graphs
 
 
-
 @dataclass(frozen=True)
 class ModelFiles:
     """The graphs a predictor runs, and the backend that runs them.
@@ -32,8 +31,9 @@ class ModelFiles:
         return self.decoder_image is not None and self.decoder_prompt is not None
 
 
-def find_model_files(model_dir: str | Path, backend: str | None = None, precision: str | None = None,
-                     with_encoder: bool = True) -> ModelFiles:
+def find_model_files(
+    model_dir: str | Path, backend: str | None = None, precision: str | None = None, with_encoder: bool = True
+) -> ModelFiles:
     """Pick the encoder (of ``precision``) and decoder (same precision if present, else fp32).
 
     ``precision`` None takes the encoder precision the directory holds (a `sam-edge quantize` output
@@ -63,7 +63,9 @@ def find_model_files(model_dir: str | Path, backend: str | None = None, precisio
     if choice is not None and _has_decoder(model_dir, choice.preferred("decoder")):
         chosen = choice.preferred("decoder")
     decoder = _decoder_part(model_dir, "decoder", precision, chosen)
-    image_stage, prompt_stage = (_decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt"))
+    image_stage, prompt_stage = (
+        _decoder_part(model_dir, part, precision, chosen) for part in ("decoder_image", "decoder_prompt")
+    )
     if image_stage is None or prompt_stage is None:  # half a split decoder is no decoder
         image_stage = prompt_stage = None
         if decoder is None:
@@ -77,7 +79,8 @@ def _encoder_backends(model_dir: Path, backend: str | None, precision: str) -> l
     if not candidates:
         present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
         raise ModelFileError(
-            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: {present or 'no graphs'}"
+            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: "
+            f"{present or 'no graphs'}"
         )
     return candidates
 
@@ -115,7 +118,10 @@ def _single(model_dir: Path, part: str, precision: str, backend: str) -> Path:
     if not found:
         raise ModelFileError(f"{model_dir} is missing the {part} graph {pattern} for {backend}; re-export the model")
     if len(found) > 1:
-        raise ModelFileError(f"{model_dir} holds several {pattern} files ({', '.join(p.name for p in found)}); keep one model per directory")
+        raise ModelFileError(
+            f"{model_dir} holds several {pattern} files ({', '.join(p.name for p in found)}); keep one model per "
+            "directory"
+        )
     return found[0]
 
 

@@ -79,8 +79,11 @@ def cpu_capabilities(core=None) -> list[str]:
 
 def openvino_config(precision: str, threads: int | None = None, core=None) -> dict:
     """Single-request latency, ``threads`` (default: physical cores), the graph's own precision."""
-    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": resolve_threads(threads),
-            "INFERENCE_PRECISION_HINT": inference_precision(precision, core)}
+    return {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": resolve_threads(threads),
+        "INFERENCE_PRECISION_HINT": inference_precision(precision, core),
+    }
 
 
 def compile_openvino(model, precision: str, threads: int | None = None, core=None):

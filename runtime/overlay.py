@@ -11,8 +11,9 @@ BACKGROUND_COLOR = (230, 30, 30)
 BOX_COLOR = (255, 215, 0)
 
 
-def render_overlay(rgb: np.ndarray, mask: np.ndarray | None, point_coords=None, point_labels=None,
-                   box=None, alpha: float = 0.5) -> Image.Image:
+def render_overlay(
+    rgb: np.ndarray, mask: np.ndarray | None, point_coords=None, point_labels=None, box=None, alpha: float = 0.5
+) -> Image.Image:
     """rgb HxWx3 uint8, mask HxW bool (original frame); points (x, y) with labels 1/0; box x0, y0, x1, y1."""
     canvas = rgb.astype(np.float32)
     if mask is not None:

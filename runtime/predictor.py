@@ -45,18 +45,36 @@ class SamPredictor:
     directory may lack the encoder. ``backend`` "onnxruntime" or "openvino" (default: from the
     files, per part the faster one that ``<model>.backends.json`` recorded); ``threads`` defaults
     to the physical cores (or ``$SAM_EDGE_THREADS``); ``precision`` of the encoder, e.g. "fp32" or
-    "int8" (``model_dir.PRECISIONS``; default: the one the directory holds); ``cache_size`` images' embeddings are kept, so setting
-    an image again is free; ``max_pixels`` caps H x W of an image; ``split_decoder`` None uses the
-    image + prompt stage graphs when the directory has them (the fast path), True requires them,
-    False runs the single decoder graph.
+    "int8" (``graph_file.PRECISIONS``; default: the one the directory holds); ``cache_size``
+    images' embeddings are kept, so setting an image again is free; ``max_pixels`` caps H x W of
+    an image; ``split_decoder`` None uses the image + prompt stage graphs when the directory has
+    them (the fast path), True requires them, False runs the single decoder graph.
     """
 
-    def __init__(self, model: str | os.PathLike | None = None, *, encoder: str | Path | None = None,
-                 decoder: str | Path | None = None, with_encoder: bool = True, backend: str | None = None,
-                 threads: int | None = None, precision: str | None = None, cache_size: int = 8,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, split_decoder: bool | None = None) -> None:
-        graphs = open_predictor_graphs(model, encoder, decoder, with_encoder=with_encoder, backend=backend,
-                                       threads=threads, precision=precision, split_decoder=split_decoder)
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        encoder: str | Path | None = None,
+        decoder: str | Path | None = None,
+        with_encoder: bool = True,
+        backend: str | None = None,
+        threads: int | None = None,
+        precision: str | None = None,
+        cache_size: int = 8,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        split_decoder: bool | None = None,
+    ) -> None:
+        graphs = open_predictor_graphs(
+            model,
+            encoder,
+            decoder,
+            with_encoder=with_encoder,
+            backend=backend,
+            threads=threads,
+            precision=precision,
+            split_decoder=split_decoder,
+        )
         self.encoder: Backend | None = graphs.encoder
         self.decoder: FullDecoder | SplitDecoder = graphs.decoder
         self.max_pixels = max_pixels
@@ -85,13 +103,19 @@ class SamPredictor:
         images are decoded as RGB, so they take only "RGB".
         """
         if image_format not in IMAGE_FORMATS:
-            raise InvalidInputError(f"image_format must be 'RGB' or 'BGR' (the channel order of the array); got {image_format!r}")
+            raise InvalidInputError(
+                f"image_format must be 'RGB' or 'BGR' (the channel order of the array); got {image_format!r}"
+            )
         if image_format == "BGR" and not isinstance(image, np.ndarray):
-            raise InvalidInputError(f"image_format='BGR' is for arrays (e.g. from cv2.imread); a {type(image).__name__} "
-                                    "is decoded as RGB: pass image_format='RGB'")
+            raise InvalidInputError(
+                f"image_format='BGR' is for arrays (e.g. from cv2.imread); a {type(image).__name__} "
+                "is decoded as RGB: pass image_format='RGB'"
+            )
         if self.encoder is None:
-            raise ModelFileError("this predictor has no encoder graph (opened with with_encoder=False or decoder= only); "
-                                 "give it an embedding with set_image_embedding(ImageEmbedding.load(path))")
+            raise ModelFileError(
+                "this predictor has no encoder graph (opened with with_encoder=False or decoder= only); "
+                "give it an embedding with set_image_embedding(ImageEmbedding.load(path))"
+            )
         rgb = load_image(image, self.max_pixels)
         if image_format == "BGR":
             rgb = np.ascontiguousarray(rgb[..., ::-1])
@@ -119,8 +143,10 @@ class SamPredictor:
         """Use a precomputed embedding (``image_embedding`` of another predictor, ImageEmbedding.load);
         refused when another model made it or its sizes do not fit together."""
         if not isinstance(embedding, ImageEmbedding):
-            raise InvalidInputError(f"set_image_embedding takes an ImageEmbedding (predictor.image_embedding or "
-                                    f"ImageEmbedding.load(path)); got {type(embedding).__name__}")
+            raise InvalidInputError(
+                f"set_image_embedding takes an ImageEmbedding (predictor.image_embedding or "
+                f"ImageEmbedding.load(path)); got {type(embedding).__name__}"
+            )
         check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
         _check_embedding_fits(embedding, self.metadata)
         self._embedding = embedding
@@ -158,9 +184,16 @@ class SamPredictor:
 
     # Prompts
 
-    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None,
-                multimask_output: bool = True, return_logits: bool = False,
-                mask_size: tuple[int, int] | None = None) -> Prediction:
+    def predict(
+        self,
+        point_coords=None,
+        point_labels=None,
+        box=None,
+        mask_input=None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        mask_size: tuple[int, int] | None = None,
+    ) -> Prediction:
         """Masks for one prompt, in the original image frame (x right, y down, pixels).
 
         ``point_coords`` float [N, 2] (x, y) with ``point_labels`` [N] (also [N, 1] or [1, N]):
@@ -172,12 +205,28 @@ class SamPredictor:
         frame instead of the original image's (cheaper for large photos); prompts stay in the
         original frame.
         """
-        return self.predict_batch(point_coords, point_labels, box, mask_input, multimask_output, return_logits,
-                                  batched=False, mask_size=mask_size).prompt(0)
+        return self.predict_batch(
+            point_coords,
+            point_labels,
+            box,
+            mask_input,
+            multimask_output,
+            return_logits,
+            batched=False,
+            mask_size=mask_size,
+        ).prompt(0)
 
-    def predict_batch(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                      multimask_output: bool = True, return_logits: bool = False, batched: bool = True,
-                      mask_size: tuple[int, int] | None = None) -> Prediction:
+    def predict_batch(
+        self,
+        point_coords=None,
+        point_labels=None,
+        boxes=None,
+        mask_input=None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+        batched: bool = True,
+        mask_size: tuple[int, int] | None = None,
+    ) -> Prediction:
         """B prompts in one decoder call (segment_anything's predict_torch, on numpy arrays).
 
         ``point_coords`` [B, N, 2] + ``point_labels`` [B, N] and/or ``boxes`` [B, 4], in the original
@@ -190,8 +239,15 @@ class SamPredictor:
         masks = upscaler.logits(low_res) if return_logits else upscaler.masks(low_res)
         return Prediction(masks, scores, low_res, upscaler)
 
-    def decode_low_res(self, point_coords=None, point_labels=None, boxes=None, mask_input=None,
-                       multimask_output: bool = True, batched: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def decode_low_res(
+        self,
+        point_coords=None,
+        point_labels=None,
+        boxes=None,
+        mask_input=None,
+        multimask_output: bool = True,
+        batched: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The decoder alone: (scores float32 [B, C], low-res logits float32 [B, C, 256, 256]) for B prompts.
 
         Prompts as ``predict_batch`` (original frame); nothing is upscaled. For callers that decide
@@ -199,8 +255,9 @@ class SamPredictor:
         (``mask_upscaler``), as the automatic mask generator does.
         """
         embedding = self._require_image()
-        feeds = build_decoder_feeds(embedding.original_size, embedding.input_size, point_coords, point_labels,
-                                    boxes, mask_input, batched)
+        feeds = build_decoder_feeds(
+            embedding.original_size, embedding.input_size, point_coords, point_labels, boxes, mask_input, batched
+        )
         scores, low_res = self.decoder.decode(embedding, feeds)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
         return scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
@@ -213,25 +270,33 @@ class SamPredictor:
         except (TypeError, ValueError):
             raise InvalidInputError(f"mask_size must be (height, width) in pixels; got {mask_size!r}") from None
         if key not in self._upscalers:
-            self._upscalers[key] = MaskUpscaler(embedding.original_size, embedding.input_size,
-                                                self.metadata.image_size, output_size=key)
+            self._upscalers[key] = MaskUpscaler(
+                embedding.original_size, embedding.input_size, self.metadata.image_size, output_size=key
+            )
         return self._upscalers[key]
 
     # segment_anything's torch-tensor calls, which have numpy equivalents here
 
     def predict_torch(self, *args, **kwargs):
         """Not in sam-edge (no torch): raises UnsupportedError naming predict_batch, its numpy equivalent."""
-        raise UnsupportedError("predict_torch takes torch tensors, which sam-edge does not use; call predict_batch with "
-                               "numpy arrays in original image pixels (point_coords [B, N, 2], point_labels [B, N], boxes [B, 4])")
+        raise UnsupportedError(
+            "predict_torch takes torch tensors, which sam-edge does not use; call predict_batch with "
+            "numpy arrays in original image pixels (point_coords [B, N, 2], point_labels [B, N], boxes [B, 4])"
+        )
 
     def set_torch_image(self, *args, **kwargs):
-        """Not in sam-edge (no torch): raises UnsupportedError naming set_image, which takes arrays, PIL images and paths."""
-        raise UnsupportedError("set_torch_image takes a transformed torch tensor, which sam-edge does not use; "
-                               "call set_image with the image itself (array, PIL image or path)")
+        """Not in sam-edge (no torch): raises UnsupportedError naming set_image, which takes arrays,
+        PIL images and paths."""
+        raise UnsupportedError(
+            "set_torch_image takes a transformed torch tensor, which sam-edge does not use; "
+            "call set_image with the image itself (array, PIL image or path)"
+        )
 
     def _require_image(self) -> ImageEmbedding:
         if self._embedding is None:
-            raise NoImageSetError("no image set: call set_image(image) or set_image_embedding(embedding) before predict")
+            raise NoImageSetError(
+                "no image set: call set_image(image) or set_image_embedding(embedding) before predict"
+            )
         return self._embedding
 
 
@@ -241,9 +306,12 @@ def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> Non
     if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.shape != expected:
         got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
         raise InvalidInputError(f"image embeddings must be float32 {list(expected)} for {meta.model_id}; got {got}")
-    if len(embedding.original_size) != 2 or tuple(embedding.input_size) != preprocess_shape(*embedding.original_size, meta.image_size):
+    if len(embedding.original_size) != 2 or tuple(embedding.input_size) != preprocess_shape(
+        *embedding.original_size, meta.image_size
+    ):
         raise InvalidInputError(
-            f"embedding sizes do not fit together: original_size {embedding.original_size} resized to a longest side of "
+            f"embedding sizes do not fit together: original_size {embedding.original_size} resized to a longest "
+            "side of "
             f"{meta.image_size} is not input_size {embedding.input_size}; use an embedding made by set_image / save"
         )
 

@@ -26,7 +26,9 @@ PART_NAMES = {
     "decoder_image": "a decoder_image graph (the image stage of a split decoder)",
     "decoder_prompt": "a decoder_prompt graph (the prompt stage of a split decoder)",
 }
-_SPLIT_HINT = "a split decoder opens from its model directory: SamPredictor(DIR) or SamPredictor(DIR, with_encoder=False)"
+_SPLIT_HINT = (
+    "a split decoder opens from its model directory: SamPredictor(DIR) or SamPredictor(DIR, with_encoder=False)"
+)
 PART_HINTS = {
     "encoder": "pass it as encoder=",
     "decoder": "pass it as decoder=",
@@ -44,22 +46,36 @@ class PredictorGraphs:
     decoder: FullDecoder | SplitDecoder
 
 
-def open_predictor_graphs(model, encoder, decoder, *, with_encoder: bool, backend: str | None, threads: int | None,
-                          precision: str | None, split_decoder: bool | None) -> PredictorGraphs:
+def open_predictor_graphs(
+    model,
+    encoder,
+    decoder,
+    *,
+    with_encoder: bool,
+    backend: str | None,
+    threads: int | None,
+    precision: str | None,
+    split_decoder: bool | None,
+) -> PredictorGraphs:
     """Open what SamPredictor's arguments name (see SamPredictor.__init__), checking every graph's part."""
     if not with_encoder and encoder is not None:
         raise InvalidInputError("with_encoder=False opens no encoder, yet encoder= was given; pass one of the two")
     files = None
     if model is not None or (encoder is None and decoder is None):  # nothing named: the bundled default model
-        files = find_model_files(find_model_dir(model), backend, precision, with_encoder=with_encoder and encoder is None)
+        files = find_model_files(
+            find_model_dir(model), backend, precision, with_encoder=with_encoder and encoder is None
+        )
     graph_decoder = _open_decoder(files, decoder, backend, threads, split_decoder)
     graph_encoder = None
     if encoder is not None:
-        graph_encoder = require_part(open_backend(encoder, backend, threads, spinning=False, lean_memory=True),
-                                     "encoder", keyword="encoder")
+        graph_encoder = require_part(
+            open_backend(encoder, backend, threads, spinning=False, lean_memory=True), "encoder", keyword="encoder"
+        )
     elif files is not None and files.encoder is not None:
         engine = files.encoder_backend
-        graph_encoder = require_part(open_backend(files.encoder, engine, threads, spinning=False, lean_memory=True), "encoder")
+        graph_encoder = require_part(
+            open_backend(files.encoder, engine, threads, spinning=False, lean_memory=True), "encoder"
+        )
     if graph_encoder is not None:
         check_same_model(graph_encoder.metadata, graph_decoder.metadata, "the encoder and decoder graphs")
     return PredictorGraphs(graph_encoder, graph_decoder)
@@ -73,10 +89,14 @@ def require_part(backend: Backend, part: str, keyword: str | None = None) -> Bac
         return backend
     name = Path(backend.path).name
     if keyword is None:
-        raise ModelFileError(f"{backend.path} is named as {PART_NAMES[part]} but its metadata says it is "
-                             f"{PART_NAMES.get(actual, actual)}; re-export the model with `sam-edge export`")
-    raise InvalidInputError(f"{keyword}={name} is {PART_NAMES.get(actual, actual)}; {keyword}= accepts {PART_NAMES[part]} "
-                            f"(<model>.{part}.<precision>.onnx or .xml); {PART_HINTS.get(actual, 're-export the model')}")
+        raise ModelFileError(
+            f"{backend.path} is named as {PART_NAMES[part]} but its metadata says it is "
+            f"{PART_NAMES.get(actual, actual)}; re-export the model with `sam-edge export`"
+        )
+    raise InvalidInputError(
+        f"{keyword}={name} is {PART_NAMES.get(actual, actual)}; {keyword}= accepts {PART_NAMES[part]} "
+        f"(<model>.{part}.<precision>.onnx or .xml); {PART_HINTS.get(actual, 're-export the model')}"
+    )
 
 
 def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_decoder) -> FullDecoder | SplitDecoder:
@@ -89,8 +109,10 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
         return FullDecoder(require_part(open_backend(decoder, backend, threads), "decoder", keyword="decoder"))
     model_dir = _directory_of(files)
     if split_decoder and not files.split:
-        raise ModelFileError(f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
-                             "re-export with `sam-edge export --decoder split` or `both`")
+        raise ModelFileError(
+            f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
+            "re-export with `sam-edge export --decoder split` or `both`"
+        )
     if files.split and split_decoder is not False:
         image_stage = open_backend(files.decoder_image, files.decoder_backend, threads, spinning=False)
         prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads)

@@ -69,13 +69,19 @@ def check_points(coords, labels, original_size: tuple[int, int], batched: bool) 
         coords, labels = coords[None], _flat_labels(labels, coords)[None]
     if coords.ndim != 3 or coords.shape[-1] != 2 or 0 in coords.shape:
         counts = "B >= 1 and N >= 1" if batched else "N >= 1"
-        raise InvalidInputError(f"point_coords must be shaped {shape_text} with {counts}; got shape {coords.shape[int(not batched):]}")
+        raise InvalidInputError(
+            f"point_coords must be shaped {shape_text} with {counts}; got shape {coords.shape[int(not batched) :]}"
+        )
     if labels.shape != coords.shape[:2]:
         points = coords.shape[1]
         expected = str(coords.shape[:2]) if batched else f"({points},), ({points}, 1) or (1, {points})"
-        raise InvalidInputError(f"point_labels must be shaped {expected} to match point_coords; got {labels.shape[int(not batched):]}")
+        raise InvalidInputError(
+            f"point_labels must be shaped {expected} to match point_coords; got {labels.shape[int(not batched) :]}"
+        )
     if not np.isin(labels, (0, 1)).all():
-        raise InvalidInputError(f"point_labels must be 1 (foreground) or 0 (background); got {np.unique(labels).tolist()}")
+        raise InvalidInputError(
+            f"point_labels must be 1 (foreground) or 0 (background); got {np.unique(labels).tolist()}"
+        )
     _check_inside(coords, original_size, "point_coords")
     return coords, labels
 
@@ -93,9 +99,13 @@ def check_boxes(boxes, original_size: tuple[int, int], batched: bool) -> np.ndar
     if not batched:
         boxes = boxes.reshape(1, -1) if boxes.ndim == 1 else boxes
     if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] == 0:
-        raise InvalidInputError(f"box must hold x0, y0, x1, y1 ({'[B, 4] with B >= 1' if batched else '[4]'}); got shape {boxes.shape}")
+        raise InvalidInputError(
+            f"box must hold x0, y0, x1, y1 ({'[B, 4] with B >= 1' if batched else '[4]'}); got shape {boxes.shape}"
+        )
     if not batched and boxes.shape[0] != 1:
-        raise InvalidInputError(f"predict takes one box [4]; got {boxes.shape[0]} boxes - pass boxes [B, 4] to predict_batch")
+        raise InvalidInputError(
+            f"predict takes one box [4]; got {boxes.shape[0]} boxes - pass boxes [B, 4] to predict_batch"
+        )
     if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
         raise InvalidInputError(f"box must have x1 >= x0 and y1 >= y0 (x0, y0, x1, y1 order); got {boxes.tolist()}")
     _check_inside(boxes.reshape(-1, 2, 2), original_size, "box")
@@ -116,8 +126,10 @@ def check_mask_input(mask_input, batch: int) -> np.ndarray:
     array = _as_float_array(mask_input, "mask_input", "[1, 256, 256]")
     largest = float(np.abs(array).max()) if array.size else 0.0
     if largest > MAX_MASK_LOGIT:
-        raise InvalidInputError(f"mask_input holds logits up to {largest:.3g} in magnitude; expected low-res logits "
-                                f"within +-{MAX_MASK_LOGIT:g} (predict returns them within about +-100)")
+        raise InvalidInputError(
+            f"mask_input holds logits up to {largest:.3g} in magnitude; expected low-res logits "
+            f"within +-{MAX_MASK_LOGIT:g} (predict returns them within about +-100)"
+        )
     array = array.astype(np.float32)
     if array.shape[-2:] != (LOW_RES_SIDE, LOW_RES_SIDE) or array.ndim > 4:
         raise InvalidInputError(
@@ -143,7 +155,9 @@ def build_decoder_feeds(
     if point_coords is None and boxes is None:
         if point_labels is not None:
             raise InvalidInputError("point_labels given without point_coords")
-        raise InvalidInputError("empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)")
+        raise InvalidInputError(
+            "empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)"
+        )
     parts_coords, parts_labels = [], []
     if point_coords is not None:
         coords, labels = check_points(point_coords, point_labels, original_size, batched)
@@ -158,7 +172,7 @@ def build_decoder_feeds(
         parts_coords.append(np.zeros((batch, 1, 2)))
         parts_labels.append(-np.ones((batch, 1)))
     coords = np.concatenate([np.broadcast_to(c, (batch,) + c.shape[1:]) for c in parts_coords], axis=1)
-    labels = np.concatenate([np.broadcast_to(l, (batch,) + l.shape[1:]) for l in parts_labels], axis=1)
+    labels = np.concatenate([np.broadcast_to(part, (batch,) + part.shape[1:]) for part in parts_labels], axis=1)
     if mask_input is None:
         masks = np.zeros((batch, 1, LOW_RES_SIDE, LOW_RES_SIDE), np.float32)
         has_mask = np.zeros(batch, np.float32)
@@ -171,5 +185,7 @@ def build_decoder_feeds(
 def _common_batch(parts: list[np.ndarray]) -> int:
     sizes = {part.shape[0] for part in parts}
     if len(sizes - {1}) > 1:
-        raise InvalidInputError(f"points and boxes hold different numbers of prompts: {sorted(sizes)}; give equal counts (or 1)")
+        raise InvalidInputError(
+            f"points and boxes hold different numbers of prompts: {sorted(sizes)}; give equal counts (or 1)"
+        )
     return max(sizes)

@@ -7,18 +7,21 @@ import numpy as np
 from sam_edge.runtime.mask_stats import encode_rle, mask_bbox_xywh
 
 
-def prediction_record(result, image: str, model_id: str, point_coords=None, point_labels=None,
-                      box=None, timings: dict | None = None) -> dict:
+def prediction_record(
+    result, image: str, model_id: str, point_coords=None, point_labels=None, box=None, timings: dict | None = None
+) -> dict:
     """``result`` is a single-prompt Prediction (masks [C, H, W]); coordinates in original pixels."""
     masks = []
     for mask, score, stability in zip(result.masks, result.scores, result.stability_scores):
-        masks.append({
-            "score": round(float(score), 6),
-            "stability_score": round(float(stability), 6),
-            "bbox_xywh": list(mask_bbox_xywh(mask)),
-            "area": int(mask.sum()),
-            "segmentation": encode_rle(mask),
-        })
+        masks.append(
+            {
+                "score": round(float(score), 6),
+                "stability_score": round(float(stability), 6),
+                "bbox_xywh": list(mask_bbox_xywh(mask)),
+                "area": int(mask.sum()),
+                "segmentation": encode_rle(mask),
+            }
+        )
     return {
         "image": image,
         "image_size_hw": list(result.masks.shape[-2:]),

@@ -49,9 +49,7 @@ def resize_longest_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
     """
     _check_rgb_uint8(rgb)
     new_h, new_w = preprocess_shape(rgb.shape[0], rgb.shape[1], long_side)
-    resized = Image.fromarray(np.ascontiguousarray(rgb)).resize(
-        (new_w, new_h), Image.BILINEAR
-    )
+    resized = Image.fromarray(np.ascontiguousarray(rgb)).resize((new_w, new_h), Image.BILINEAR)
     return np.array(resized, dtype=np.uint8)
 
 
@@ -81,9 +79,7 @@ def normalize_and_pad(
     return out
 
 
-def to_input_frame(
-    coords: np.ndarray, original_size: tuple[int, int], input_size: tuple[int, int]
-) -> np.ndarray:
+def to_input_frame(coords: np.ndarray, original_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
     """Point coordinates [..., 2] as (x, y) in ``original_size`` pixels -> input frame, float32.
 
     As ``ResizeLongestSide.apply_coords``: x * (w / W), y * (h / H) in float64, then float32
@@ -91,9 +87,7 @@ def to_input_frame(
     """
     coords = np.asarray(coords)
     if coords.ndim == 0 or coords.shape[-1] != 2:
-        raise InvalidInputError(
-            f"point coordinates must have shape [..., 2] holding (x, y); got {coords.shape}"
-        )
+        raise InvalidInputError(f"point coordinates must have shape [..., 2] holding (x, y); got {coords.shape}")
     out = coords.astype(np.float64, copy=True)
     if not np.isfinite(out).all():
         raise InvalidInputError("point coordinates contain NaN or inf; give finite (x, y) pixels")
@@ -103,18 +97,14 @@ def to_input_frame(
     return out.astype(np.float32)
 
 
-def boxes_to_input_frame(
-    boxes: np.ndarray, original_size: tuple[int, int], input_size: tuple[int, int]
-) -> np.ndarray:
+def boxes_to_input_frame(boxes: np.ndarray, original_size: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
     """Boxes [..., 4] as (x0, y0, x1, y1) in ``original_size`` pixels -> input frame, float32.
 
     As ``ResizeLongestSide.apply_boxes``: both corners through ``to_input_frame``.
     """
     boxes = np.asarray(boxes)
     if boxes.ndim == 0 or boxes.shape[-1] != 4:
-        raise InvalidInputError(
-            f"boxes must have shape [..., 4] holding (x0, y0, x1, y1); got {boxes.shape}"
-        )
+        raise InvalidInputError(f"boxes must have shape [..., 4] holding (x0, y0, x1, y1); got {boxes.shape}")
     corners = to_input_frame(boxes.reshape(*boxes.shape[:-1], 2, 2), original_size, input_size)
     return corners.reshape(boxes.shape)
 
@@ -176,9 +166,7 @@ def mask_upscale_matrices(
     """
     (height, width), (in_h, in_w) = original_size, input_size
     if not (0 < in_h <= image_size and 0 < in_w <= image_size):
-        raise InvalidInputError(
-            f"input_size {input_size} must lie within 1..{image_size} on both sides"
-        )
+        raise InvalidInputError(f"input_size {input_size} must lie within 1..{image_size} on both sides")
     up = _bilinear_matrix64(low_res_size, image_size)
     rows = _bilinear_matrix64(in_h, height) @ up[:in_h]
     cols = _bilinear_matrix64(in_w, width) @ up[:in_w]

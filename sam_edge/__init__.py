@@ -9,8 +9,9 @@ The front door for users of Meta's ``segment_anything``::
     masks, scores, logits = predictor.predict(point_coords=[[208, 185]], point_labels=[1])
 
 Public names: ``SamPredictor``, ``Prediction``, ``ImageEmbedding``, ``SamAutomaticMaskGenerator``
-(segment everything) and ``SamEdgeError`` (the base of every error sam-edge raises on purpose). They load lazily (PEP 562), so ``import sam_edge`` imports
-neither torch nor onnx nor an inference engine; onnxruntime or OpenVINO loads when a predictor opens
+(segment everything) and ``SamEdgeError`` (the base of every error sam-edge raises on purpose).
+They load lazily (PEP 562), so ``import sam_edge`` imports neither torch nor onnx nor an
+inference engine; onnxruntime or OpenVINO loads when a predictor opens
 its first graph, and only the export tools import torch. docs/sam-users.md compares the API with
 segment_anything's line by line.
 """

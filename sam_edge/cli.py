@@ -10,7 +10,16 @@ import argparse
 import sys
 
 from sam_edge import __version__
-from sam_edge.commands import backends_cmd, bench_cmd, eval_cmd, everything_cmd, export_cmd, info_cmd, quantize_cmd, segment_cmd
+from sam_edge.commands import (
+    backends_cmd,
+    bench_cmd,
+    eval_cmd,
+    everything_cmd,
+    export_cmd,
+    info_cmd,
+    quantize_cmd,
+    segment_cmd,
+)
 from sam_edge.commands.parser import ArgumentParser, pop_notes
 from sam_edge.runtime.errors import SamEdgeError
 

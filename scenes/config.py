@@ -89,8 +89,10 @@ class SceneConfig:
         self._set_range("noise_std", 0.0, 128.0)
         _check_fraction("shading_probability", self.shading_probability, 1.0)
         _check_fraction("min_visible_fraction", self.min_visible_fraction, 0.5)
-        if isinstance(self.min_visible_pixels, bool) or not isinstance(self.min_visible_pixels, int) or (
-            self.min_visible_pixels < 1
+        if (
+            isinstance(self.min_visible_pixels, bool)
+            or not isinstance(self.min_visible_pixels, int)
+            or (self.min_visible_pixels < 1)
         ):
             raise InvalidInputError(
                 f"SceneConfig.min_visible_pixels must be an int >= 1, got {self.min_visible_pixels!r}"
@@ -118,9 +120,7 @@ class SceneConfig:
         return _probabilities(self.texture_weights, TEXTURE_KINDS)
 
     def __hash__(self) -> int:  # the weight mappings are dicts; hash their sorted items instead
-        fields = tuple(
-            tuple(sorted(v.items())) if isinstance(v, Mapping) else v for v in self.__dict__.values()
-        )
+        fields = tuple(tuple(sorted(v.items())) if isinstance(v, Mapping) else v for v in self.__dict__.values())
         return hash(fields)
 
 
@@ -162,14 +162,10 @@ def _check_fraction(name: str, value, highest: float) -> None:
 def _check_weights(name: str, weights, kinds: tuple[str, ...]) -> dict[str, float]:
     """Known kinds only, finite and >= 0, not all zero; returns a new dict in `kinds` order."""
     if not isinstance(weights, Mapping):
-        raise InvalidInputError(
-            f"SceneConfig.{name} must be a mapping kind -> weight, got {type(weights).__name__}"
-        )
+        raise InvalidInputError(f"SceneConfig.{name} must be a mapping kind -> weight, got {type(weights).__name__}")
     unknown = sorted(set(weights) - set(kinds))
     if unknown:
-        raise InvalidInputError(
-            f"SceneConfig.{name}: unknown kind(s) {unknown}; accepted kinds: {list(kinds)}"
-        )
+        raise InvalidInputError(f"SceneConfig.{name}: unknown kind(s) {unknown}; accepted kinds: {list(kinds)}")
     out = {}
     for kind in kinds:
         w = weights.get(kind, 0.0)

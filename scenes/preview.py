@@ -34,9 +34,7 @@ def _palette(n: int) -> np.ndarray:
     return np.array([colorsys.hsv_to_rgb(h, 0.75, 1.0) for h in hues], np.float32).reshape(n, 3) * 255
 
 
-def save_examples(
-    out_dir: str | Path, seeds: Iterable[int], config: SceneConfig = DEFAULT_CONFIG
-) -> list[Path]:
+def save_examples(out_dir: str | Path, seeds: Iterable[int], config: SceneConfig = DEFAULT_CONFIG) -> list[Path]:
     """Write <seed>_scene.png and <seed>_instances.png (side by side in <seed>_pair.png) per seed."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -58,9 +56,7 @@ SAMPLE_SCENE_SEED = 1010
 SAMPLE_SCENE_SIZE = (480, 640)
 
 
-def save_sample(
-    path: str | Path, seed: int = SAMPLE_SCENE_SEED, size: tuple[int, int] = SAMPLE_SCENE_SIZE
-) -> Scene:
+def save_sample(path: str | Path, seed: int = SAMPLE_SCENE_SEED, size: tuple[int, int] = SAMPLE_SCENE_SIZE) -> Scene:
     """Write one scene of exactly (H, W) = size to `path` (the bundled sample image); returns it."""
     height, width = size
     config = SceneConfig(long_side=(max(size),) * 2, aspect_ratio=(width / height,) * 2)

@@ -114,12 +114,19 @@ NOT_A_PICKLE = "cannot be read, truncated or not a PyTorch file (its bytes are n
 
 # name -> (writer, fragment of the error message)
 BAD_CHECKPOINTS = {
-    "text_h": (text_writer("hello, this is not a checkpoint\n"),
-               NOT_A_PICKLE + "KeyError while unpickling); expected a torch.save'd state dict"),
-    "text_a": (text_writer("a download page saved instead of the checkpoint\n"), NOT_A_PICKLE + "IndexError while unpickling)"),
+    "text_h": (
+        text_writer("hello, this is not a checkpoint\n"),
+        NOT_A_PICKLE + "KeyError while unpickling); expected a torch.save'd state dict",
+    ),
+    "text_a": (
+        text_writer("a download page saved instead of the checkpoint\n"),
+        NOT_A_PICKLE + "IndexError while unpickling)",
+    ),
     "text_j": (text_writer("j\n"), NOT_A_PICKLE + "struct.error while unpickling)"),
-    "zip_without_data_pkl": (write_zip_without_data_pkl,
-                             "is a zip archive but not a PyTorch checkpoint (no data.pkl among its 1 entries)"),
+    "zip_without_data_pkl": (
+        write_zip_without_data_pkl,
+        "is a zip archive but not a PyTorch checkpoint (no data.pkl among its 1 entries)",
+    ),
     "truncated": (write_truncated, "cannot be read, truncated or not a PyTorch file (PytorchStreamReader failed"),
     "random_bytes": (write_random_bytes, "cannot be read, truncated or not a PyTorch file (Unsupported operand"),
     "empty": (write_empty, "cannot be read, truncated or not a PyTorch file (the file ends early)"),

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from golden_data import golden_spec, load_golden, write_random_checkpoint
+from PIL import Image
 from predictor_checks import SAMPLE
 
 
@@ -48,6 +47,7 @@ def exported_golden_model(tmp_path_factory, golden_checkpoint):
 
 # The vit_small model and the sample image, for the runtime tests (a module may define its own model_dir)
 
+
 @pytest.fixture(scope="module")
 def model_dir(exported_golden_model) -> Path:
     return exported_golden_model("vit_small")
@@ -74,6 +74,10 @@ def other_model_dir(tmp_path_factory) -> Path:
     from sam_edge.export.api import export_model, load_model
 
     out_dir = tmp_path_factory.mktemp("model_seed7")
-    export_model(load_model(model_type=golden_spec("vit_small"), random_seed=7), out_dir, fmt="onnx",
-                 progress=lambda message: None)
+    export_model(
+        load_model(model_type=golden_spec("vit_small"), random_seed=7),
+        out_dir,
+        fmt="onnx",
+        progress=lambda message: None,
+    )
     return out_dir

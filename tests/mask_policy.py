@@ -18,9 +18,12 @@ LOGIT_BAND = 1e-3
 def assert_masks_agree(masks: np.ndarray, expected: np.ndarray, logits: np.ndarray, what: str = "") -> None:
     """bool ``masks`` == bool ``expected`` except where ``logits`` (float, same shape: the logits
     ``masks`` were thresholded from, or the reference's) lie within LOGIT_BAND of 0."""
-    assert masks.shape == expected.shape == logits.shape, f"{what}: shapes {masks.shape}, {expected.shape}, {logits.shape}"
+    assert masks.shape == expected.shape == logits.shape, (
+        f"{what}: shapes {masks.shape}, {expected.shape}, {logits.shape}"
+    )
     differing = masks != expected
     worst = float(np.abs(logits[differing]).max(initial=0.0))
-    assert worst < LOGIT_BAND, (f"{what}: {int(differing.sum())} mask pixels differ, one with logit {worst:.2e} "
-                                f"(only |logit| < {LOGIT_BAND} may flip)")
-
+    assert worst < LOGIT_BAND, (
+        f"{what}: {int(differing.sum())} mask pixels differ, one with logit {worst:.2e} "
+        f"(only |logit| < {LOGIT_BAND} may flip)"
+    )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from mask_policy import assert_masks_agree
+
 from sam_edge.runtime.errors import SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
 

@@ -81,8 +81,10 @@ def match(official: list[np.ndarray], mine: list[np.ndarray]) -> list[tuple[int,
 def near_a_threshold(record: dict, kwargs: dict) -> bool:
     """Whether rounding alone could move ``record`` across the IoU or the stability filter."""
     iou_threshold, stability_threshold = kwargs.get("pred_iou_thresh", 0.88), kwargs.get("stability_score_thresh", 0.95)
-    return (abs(record["predicted_iou"] - iou_threshold) < SCORE_ATOL
-            or abs(record["stability_score"] - stability_threshold) < STABILITY_BAND)
+    return (
+        abs(record["predicted_iou"] - iou_threshold) < SCORE_ATOL
+        or abs(record["stability_score"] - stability_threshold) < STABILITY_BAND
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -95,7 +97,9 @@ def test_masks_match_the_official_generator(name, ours):
     unmatched += [records[j] for j in set(range(len(mine))) - {j for _, j, _ in pairs}]
     borderline = all(near_a_threshold(record, case["kwargs"]) for record in unmatched)
     assert abs(len(mine) - len(official)) <= COUNT_TOLERANCE * len(official) or borderline, (len(mine), len(official))
-    assert len(pairs) >= MATCHED_SHARE * len(official) or borderline, f"{len(pairs)} of {len(official)} official masks matched"
+    assert len(pairs) >= MATCHED_SHARE * len(official) or borderline, (
+        f"{len(pairs)} of {len(official)} official masks matched"
+    )
     for i, j, iou in pairs:
         theirs, mine_record = case["records"][i], records[j]
         assert mine_record["point_coords"] == theirs["point_coords"] and mine_record["crop_box"] == theirs["crop_box"]

@@ -6,8 +6,8 @@ import json
 import shutil
 
 import pytest
-
 from cli_runner import run_cli
+
 from sam_edge.runtime.model_dir import find_model_files
 
 
@@ -47,10 +47,13 @@ def test_one_engine_only_is_refused_before_timing(model_copy):
     assert "onnxruntime only; nothing to choose" in err and "timing" not in out
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--rounds", "0"], "argument --rounds: expected an integer >= 1; got '0'"),
-    (["--threads", "x"], "argument --threads: expected an integer >= 1; got 'x'"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--rounds", "0"], "argument --rounds: expected an integer >= 1; got '0'"),
+        (["--threads", "x"], "argument --threads: expected an integer >= 1; got 'x'"),
+    ],
+)
 def test_bad_arguments(model_copy, argv, words):
     status, _, err = run_cli("backends", model_copy, *argv)
     assert status == 2 and words in err

@@ -29,11 +29,22 @@ def bench_model(tmp_path_factory):
     from sam_edge.export.api import export_model, load_model
     from sam_edge.export.specs import DecoderSpec, ModelSpec, ViTSpec
 
-    spec = ModelSpec("bench_tiny", ViTSpec(32, 1, 1, (0,)),
-                     DecoderSpec(transformer_dim=32, transformer_depth=1, transformer_heads=2, transformer_mlp_dim=64,
-                                 iou_head_hidden_dim=32, mask_in_chans=4))
+    spec = ModelSpec(
+        "bench_tiny",
+        ViTSpec(32, 1, 1, (0,)),
+        DecoderSpec(
+            transformer_dim=32,
+            transformer_depth=1,
+            transformer_heads=2,
+            transformer_mlp_dim=64,
+            iou_head_hidden_dim=32,
+            mask_in_chans=4,
+        ),
+    )
     out_dir = tmp_path_factory.mktemp("bench_model")
-    export_model(load_model(model_type=spec, random_seed=1), out_dir, "onnx", official_decoder=True, progress=lambda m: None)
+    export_model(
+        load_model(model_type=spec, random_seed=1), out_dir, "onnx", official_decoder=True, progress=lambda m: None
+    )
     return out_dir
 
 
@@ -47,8 +58,20 @@ def quick_run(bench_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "out"
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = main(["bench", "--model", str(bench_model), "--quick", "--target-ms", "1e6", "--encoder-budget-ms", "1e6",
-                     "--out", str(out)])
+        code = main(
+            [
+                "bench",
+                "--model",
+                str(bench_model),
+                "--quick",
+                "--target-ms",
+                "1e6",
+                "--encoder-budget-ms",
+                "1e6",
+                "--out",
+                str(out),
+            ]
+        )
     return code, json.loads((out / "bench.json").read_text()), out, stdout.getvalue()
 
 
@@ -66,7 +89,9 @@ def test_every_scenario_is_timed_unless_its_optional_reference_is_missing(quick_
     official_installed = importlib.util.find_spec("segment_anything") is not None
     for name, entry in by_name(quick_run[1]).items():
         if name.startswith("official_package:") and not official_installed:  # optional: reported, not failed
-            assert entry["stats"] is None and "segment-anything package is not installed" in entry["extra_info"]["skipped"]
+            assert (
+                entry["stats"] is None and "segment-anything package is not installed" in entry["extra_info"]["skipped"]
+            )
         else:
             assert entry["stats"] is not None, f"{name} skipped: {entry['extra_info']['skipped']}"
 
@@ -117,8 +142,22 @@ def test_png_plots_every_scenario(quick_run):
 
 
 def test_missed_targets_fail_the_run(bench_model, tmp_path, capsys):
-    code = main(["bench", "--model", str(bench_model), "--quick", "--scenarios", "predict_1_point,encoder",
-                 "--target-ms", "0.01", "--encoder-budget-ms", "0.01", "--out", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(bench_model),
+            "--quick",
+            "--scenarios",
+            "predict_1_point,encoder",
+            "--target-ms",
+            "0.01",
+            "--encoder-budget-ms",
+            "0.01",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 1
     assert "target missed" in capsys.readouterr().err
     targets = json.loads((tmp_path / "bench.json").read_text())["sam_edge"]["models"][0]["targets"]
@@ -130,8 +169,11 @@ def test_missing_references_are_skipped_not_failed(bench_model, tmp_path, monkey
     shutil.copytree(bench_model, model_dir, ignore=shutil.ignore_patterns("*.decoder_official.*"))
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     names = ("predict_1_point",) + tuple(f"{reference}:predict_1_point" for reference in REFERENCES)
-    report = run_benchmarks(model_dir, BenchSettings(quick=True, target_ms=1e6, scenarios=names, measure_rss=False),
-                            progress=lambda message: None)
+    report = run_benchmarks(
+        model_dir,
+        BenchSettings(quick=True, target_ms=1e6, scenarios=names, measure_rss=False),
+        progress=lambda message: None,
+    )
     skipped = {result.name: result.skipped for result in report.results}
     assert "torch is not installed" in skipped["torch:predict_1_point"]
     assert "decoder_official" in skipped["official_onnx:predict_1_point"]
@@ -143,12 +185,18 @@ def test_bundled_model_runs_each_part_on_the_engine_segment_uses_and_names_a_ski
     files = find_model_files(model_dir)  # what segment opens: <model>.backends.json's choice per part
     names = ("encoder", "predict_1_point", "torch:encoder", "torch:predict_1_point", "torch:predict_1_box")
     messages = []
-    report = run_benchmarks(model_dir, BenchSettings(quick=True, target_ms=1e6, encoder_budget_ms=1e6, scenarios=names,
-                                                     measure_rss=False), progress=messages.append)
+    report = run_benchmarks(
+        model_dir,
+        BenchSettings(quick=True, target_ms=1e6, encoder_budget_ms=1e6, scenarios=names, measure_rss=False),
+        progress=messages.append,
+    )
     assert (report.model["encoder_backend"], report.model["backend"]) == (files.encoder_backend, files.decoder_backend)
     assert report.model["encoder_file"] == str(files.encoder)
-    engines = (files.decoder_backend if files.encoder_backend == files.decoder_backend
-               else f"encoder on {files.encoder_backend}, decoder on {files.decoder_backend}")
+    engines = (
+        files.decoder_backend
+        if files.encoder_backend == files.decoder_backend
+        else f"encoder on {files.encoder_backend}, decoder on {files.decoder_backend}"
+    )
     assert messages[0].startswith(f"benchmarking {report.model['model_id']} ({engines}, ")
     table = markdown_table(report)
     reason = f"no PyTorch weights for {report.model['model_id']}: pass --checkpoint FILE"
@@ -156,15 +204,18 @@ def test_bundled_model_runs_each_part_on_the_engine_segment_uses_and_names_a_ski
     assert "| torch:" not in table
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--random", "vit_x"], "unknown model name(s) 'vit_x'; accepted: vit_b"),
-    (["--scenarios", "predict_1_point,warp"], "unknown scenario(s) 'warp'; accepted: encoder"),
-    (["--target-ms", "0"], "--target-ms must be a positive number"),
-    (["--target-ms", "-5"], "--target-ms must be a positive number"),
-    (["--target-ms", "fast"], "--target-ms must be a positive number"),
-    (["--encoder-budget-ms", "vit_q=900"], "unknown model name(s) 'vit_q'"),
-    (["--encoder-budget-ms", "nan"], "--encoder-budget-ms must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--random", "vit_x"], "unknown model name(s) 'vit_x'; accepted: vit_b"),
+        (["--scenarios", "predict_1_point,warp"], "unknown scenario(s) 'warp'; accepted: encoder"),
+        (["--target-ms", "0"], "--target-ms must be a positive number"),
+        (["--target-ms", "-5"], "--target-ms must be a positive number"),
+        (["--target-ms", "fast"], "--target-ms must be a positive number"),
+        (["--encoder-budget-ms", "vit_q=900"], "unknown model name(s) 'vit_q'"),
+        (["--encoder-budget-ms", "nan"], "--encoder-budget-ms must be a positive number"),
+    ],
+)
 def test_bad_options_are_one_line_errors(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", *arguments])
@@ -195,8 +246,23 @@ def test_profile_sums_kernel_time_per_operator(bench_model, tmp_path, capsys):
         assert [op.ms_per_run for op in profile.ops] == sorted((op.ms_per_run for op in profile.ops), reverse=True)
     assert "Softmax" in {op.op_type for op in prompt_stage.ops}  # attention runs per prompt
 
-    code = main(["bench", "--model", str(bench_model), "--quick", "--scenarios", "predict_1_point", "--target-ms", "1e6",
-                 "--threads", "1", "--profile", "--out", str(tmp_path)])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(bench_model),
+            "--quick",
+            "--scenarios",
+            "predict_1_point",
+            "--target-ms",
+            "1e6",
+            "--threads",
+            "1",
+            "--profile",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     text = (tmp_path / "profile.md").read_text()
     assert "decoder_prompt.fp32.onnx" in text and "| op type | ms / run | share | nodes |" in text

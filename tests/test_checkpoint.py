@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 
 from bad_checkpoints import BAD_CHECKPOINTS, MARKER_NAME, zero_stride_state_dict  # noqa: E402
 from golden_data import golden_spec, write_random_checkpoint  # noqa: E402
+
 from sam_edge.export.checkpoint import (  # noqa: E402
     describe_mismatch,
     detect_spec,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_runner import run_cli
+
 from sam_edge.runtime import default_model
 from sam_edge.runtime.errors import ModelFileError
 from sam_edge.runtime.model_dir import find_model_files
@@ -31,7 +31,11 @@ def sample_scene():
 def test_bundled_model_has_onnx_and_openvino_graphs_within_budget():
     directory = default_model.bundled_model_dir()
     names = sorted(path.name for path in directory.iterdir())
-    graphs = [f"nano.{part}.fp32.{ext}" for part in ("encoder", "decoder_image", "decoder_prompt") for ext in ("onnx", "xml", "bin")]
+    graphs = [
+        f"nano.{part}.fp32.{ext}"
+        for part in ("encoder", "decoder_image", "decoder_prompt")
+        for ext in ("onnx", "xml", "bin")
+    ]
     assert set(graphs) <= set(names), names
     assert sum(path.stat().st_size for path in directory.iterdir()) <= PACKAGE_DATA_LIMIT_BYTES
     for backend in ("onnxruntime", "openvino"):
@@ -53,8 +57,20 @@ def test_default_model_segments_an_object_of_the_sample_scene(backend, tmp_path)
     # bundled): a regression check of the bundled files, not an accuracy target.
     scene = sample_scene()
     instance = scene.instance_masks[[index for index, mask in enumerate(scene.instance_masks) if mask[185, 208]][-1]]
-    status, stdout, stderr = run_cli("segment", SAMPLE_SCENE, "--point", "208,185", "--backend", backend, "--threads", "2",
-                                     "--json", tmp_path / "result.json", "--overlay", tmp_path / "overlay.png")
+    status, stdout, stderr = run_cli(
+        "segment",
+        SAMPLE_SCENE,
+        "--point",
+        "208,185",
+        "--backend",
+        backend,
+        "--threads",
+        "2",
+        "--json",
+        tmp_path / "result.json",
+        "--overlay",
+        tmp_path / "overlay.png",
+    )
     assert status == 0, stderr
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["model_id"].startswith("nano-") and (tmp_path / "overlay.png").stat().st_size > 0

@@ -40,7 +40,7 @@ def section(text: str, title: str) -> str:
     """The body of the ``## title`` section, up to the next level-2 heading."""
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end >= 0 else None]
+    return text[start : end if end >= 0 else None]
 
 
 def with_checks(code: str) -> str:
@@ -50,8 +50,10 @@ def with_checks(code: str) -> str:
         match = CHECKED_LINE.match(line)
         if match:
             expr, value = match["expr"], match["value"]
-            line = (f"{match['indent']}_got = ({expr}); "
-                    f"assert _got == ({value}), {expr!r} + ' gave ' + repr(_got) + ', the doc says ' + {value!r}")
+            line = (
+                f"{match['indent']}_got = ({expr}); "
+                f"assert _got == ({value}), {expr!r} + ' gave ' + repr(_got) + ', the doc says ' + {value!r}"
+            )
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -73,8 +75,9 @@ def doc_folder(tmp_path, monkeypatch) -> Path:
 
 
 def test_checked_lines_become_assertions():
-    assert with_checks("x = 2\nx + 1   # -> 3\n") == ("x = 2\n_got = (x + 1); assert _got == (3), "
-                                                   "'x + 1' + ' gave ' + repr(_got) + ', the doc says ' + '3'\n")
+    assert with_checks("x = 2\nx + 1   # -> 3\n") == (
+        "x = 2\n_got = (x + 1); assert _got == (3), 'x + 1' + ' gave ' + repr(_got) + ', the doc says ' + '3'\n"
+    )
     with pytest.raises(AssertionError, match="^x gave 2, the doc says 3$"):
         run_blocks(["x = 2\nx  # -> 3"], "check")
 
@@ -127,15 +130,33 @@ def test_package_docstring_example_runs(doc_folder):
 # The API reference
 
 PUBLIC_MEMBERS = {
-    "SamPredictor": ["set_image", "set_image_embedding", "predict", "predict_batch", "get_image_embedding",
-                     "image_embedding", "features", "is_image_set", "original_size", "input_size", "reset_image",
-                     "predict_torch"],
+    "SamPredictor": [
+        "set_image",
+        "set_image_embedding",
+        "predict",
+        "predict_batch",
+        "get_image_embedding",
+        "image_embedding",
+        "features",
+        "is_image_set",
+        "original_size",
+        "input_size",
+        "reset_image",
+        "predict_torch",
+    ],
     "Prediction": ["stability_scores", "prompt"],
     "ImageEmbedding": ["save", "load"],
     "SamEdgeError": [],
 }
-ERRORS = ["SamEdgeError", "InvalidInputError", "ModelFileError", "ModelMismatchError", "NoImageSetError",
-          "InputFileError", "UnsupportedError"]
+ERRORS = [
+    "SamEdgeError",
+    "InvalidInputError",
+    "ModelFileError",
+    "ModelMismatchError",
+    "NoImageSetError",
+    "InputFileError",
+    "UnsupportedError",
+]
 
 
 class DocstringPages(HTMLParser):

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from predictor_checks import POINT, SAMPLE, count_encoder_runs, decoder_path, expect_error
+
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.errors import InputFileError, InvalidInputError, ModelFileError, ModelMismatchError
 from sam_edge.runtime.predictor import SamPredictor
 
-
 # Embeddings
+
 
 def test_saved_embedding_decodes_without_an_encoder(predictor, model_dir, tmp_path):
     path = predictor.image_embedding.save(tmp_path / "sample.npz")
@@ -41,8 +41,11 @@ def test_embedding_of_another_model_is_refused(predictor, other_model_dir):
 
 def test_encoder_and_decoder_of_different_models_are_refused(model_dir, other_model_dir):
     encoder = next(model_dir.glob("*.encoder.fp32.onnx"))
-    expect_error(ModelMismatchError, "different models",
-                 lambda: SamPredictor(encoder=encoder, decoder=decoder_path(other_model_dir), threads=2))
+    expect_error(
+        ModelMismatchError,
+        "different models",
+        lambda: SamPredictor(encoder=encoder, decoder=decoder_path(other_model_dir), threads=2),
+    )
 
 
 def test_embedding_that_does_not_fit_the_decoder_is_refused(predictor):
@@ -65,22 +68,34 @@ def write_npy(path: Path, embedding: ImageEmbedding) -> None:
 
 
 def write_without_model_id(path: Path, embedding: ImageEmbedding) -> None:
-    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480, 640]), input_size=np.array([768, 1024]))
+    np.savez(
+        path, embeddings=embedding.embeddings, original_size=np.array([480, 640]), input_size=np.array([768, 1024])
+    )
 
 
 def write_one_sided_size(path: Path, embedding: ImageEmbedding) -> None:
-    np.savez(path, embeddings=embedding.embeddings, original_size=np.array([480]), input_size=np.array([768, 1024]),
-             model_id=np.str_(embedding.model_id), model_type=np.str_(embedding.model_type))
+    np.savez(
+        path,
+        embeddings=embedding.embeddings,
+        original_size=np.array([480]),
+        input_size=np.array([768, 1024]),
+        model_id=np.str_(embedding.model_id),
+        model_type=np.str_(embedding.model_type),
+    )
 
 
-@pytest.mark.parametrize("write, error_class, words", [
-    (None, InputFileError, "does not exist"),
-    (write_truncated, InvalidInputError, "not a sam-edge embedding"),
-    (lambda path, embedding: path.write_bytes(b"not an npz"), InvalidInputError, "not a sam-edge embedding"),
-    (write_npy, InvalidInputError, "not an .npz archive"),
-    (write_without_model_id, InvalidInputError, "lacks model_id, model_type"),
-    (write_one_sided_size, InvalidInputError, "original_size must be two positive integers"),
-], ids=["missing", "truncated", "garbage", "npy", "no-model-id", "bad-size"])
+@pytest.mark.parametrize(
+    "write, error_class, words",
+    [
+        (None, InputFileError, "does not exist"),
+        (write_truncated, InvalidInputError, "not a sam-edge embedding"),
+        (lambda path, embedding: path.write_bytes(b"not an npz"), InvalidInputError, "not a sam-edge embedding"),
+        (write_npy, InvalidInputError, "not an .npz archive"),
+        (write_without_model_id, InvalidInputError, "lacks model_id, model_type"),
+        (write_one_sided_size, InvalidInputError, "original_size must be two positive integers"),
+    ],
+    ids=["missing", "truncated", "garbage", "npy", "no-model-id", "bad-size"],
+)
 def test_bad_embedding_files(predictor, tmp_path, write, error_class, words):
     path = tmp_path / "embedding.npz"
     if write is not None:
@@ -89,6 +104,7 @@ def test_bad_embedding_files(predictor, tmp_path, write, error_class, words):
 
 
 # Cache
+
 
 def test_same_image_runs_the_encoder_once(model_dir, sample_rgb):
     predictor = SamPredictor(model_dir, threads=2, cache_size=4)

@@ -34,13 +34,22 @@ def test_each_graph_gets_the_session_settings_of_its_role(model_dir):
     """The encoder: no spinning pool, lean memory (no memory pattern, no constant folding); the image
     stage: no spinning pool; the per-prompt graph: onnxruntime's defaults (see OnnxRuntimeBackend)."""
     predictor = SamPredictor(model_dir, backend="onnxruntime", threads=2)
-    backends = {"encoder": predictor.encoder, "image stage": predictor.decoder.image_stage,
-                "prompt stage": predictor.decoder.per_prompt}
+    backends = {
+        "encoder": predictor.encoder,
+        "image stage": predictor.decoder.image_stage,
+        "prompt stage": predictor.decoder.per_prompt,
+    }
     options = {role: backend.session.get_session_options() for role, backend in backends.items()}
     assert {role: backend.lean_memory for role, backend in backends.items()} == {
-        "encoder": True, "image stage": False, "prompt stage": False}
+        "encoder": True,
+        "image stage": False,
+        "prompt stage": False,
+    }
     assert {role: o.enable_mem_pattern for role, o in options.items()} == {
-        "encoder": False, "image stage": True, "prompt stage": True}
+        "encoder": False,
+        "image stage": True,
+        "prompt stage": True,
+    }
     spinning = {role: _config_entry(o, "session.intra_op.allow_spinning") for role, o in options.items()}
     assert spinning == {"encoder": "0", "image stage": "0", "prompt stage": None}
     assert all(o.intra_op_num_threads == 2 for o in options.values())

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from PIL import Image
 
 from sam_edge.bench.accuracy import AccuracyReport, EvalSettings, evaluate_scene, mask_iou, tight_boxes
@@ -14,16 +15,13 @@ from sam_edge.bench.clicks import correction_click, deepest_point
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.predictor import Prediction
 from sam_edge.scenes import HeldOutBenchmark
-from cli_runner import run_cli
 
 YY, XX = np.mgrid[:300, :400]
 RADIUS = np.hypot(XX - 200, YY - 150)  # distance from (x, y) = (200, 150)
 
 
-
-
-
 # --- where the simulated annotator clicks -------------------------------------------------------
+
 
 def test_deepest_point_of_a_disc_is_its_centre():
     x, y, depth = deepest_point(RADIUS < 80)
@@ -85,6 +83,7 @@ def test_correction_click_prefers_a_deep_error_over_a_long_sliver():
 
 # --- the metric and protocol with a perfect stand-in predictor ----------------------------------
 
+
 class GroundTruthPredictor:
     """Answers every prompt with the ground-truth mask of the instance under the first click (or the box).
 
@@ -142,11 +141,14 @@ def test_top_scored_is_not_the_oracle():
     assert result.ious["point"].max() == 0.0 and result.ious["point_oracle"].min() == 1.0
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"prompts": ("point", "lasso")}, "accepted: point, box, clicks"),
-    ({"clicks": 0}, "clicks must be"),
-    ({"limit": 0}, "limit must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"prompts": ("point", "lasso")}, "accepted: point, box, clicks"),
+        ({"clicks": 0}, "clicks must be"),
+        ({"limit": 0}, "limit must be"),
+    ],
+)
 def test_bad_settings(kwargs, fragment):
     from sam_edge.bench import accuracy
     from sam_edge.commands import eval_cmd
@@ -158,12 +160,24 @@ def test_bad_settings(kwargs, fragment):
 
 # --- the command -----------------------------------------------------------------------------------
 
+
 def test_eval_writes_reports(exported_golden_model, tmp_path):
     out = tmp_path / "report"
-    status, stdout, stderr = run_cli("eval", "--model", exported_golden_model("vit_small"), "--limit", 2, "--clicks", 1, "--out", out)
+    status, stdout, stderr = run_cli(
+        "eval", "--model", exported_golden_model("vit_small"), "--limit", 2, "--clicks", 1, "--out", out
+    )
     assert status == 0, stderr
     record = json.loads((out / "report.json").read_text())
-    assert {"model_id", "benchmark", "settings", "miou", "targets", "miou_by_kind", "timing_s_per_image", "model"} <= set(record)
+    assert {
+        "model_id",
+        "benchmark",
+        "settings",
+        "miou",
+        "targets",
+        "miou_by_kind",
+        "timing_s_per_image",
+        "model",
+    } <= set(record)
     assert list(record["miou"]) == ["point", "point_oracle", "box", "clicks_1"]
     assert all(0.0 <= value <= 1.0 for value in record["miou"].values())
     assert record["miou"]["point_oracle"] >= record["miou"]["point"]
@@ -180,18 +194,24 @@ def _graph_without_metadata(path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["image_embeddings"])], "bare",
-                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("image_embeddings", TensorProto.FLOAT, [1, 3, 8, 8])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["image_embeddings"])],
+        "bare",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("image_embeddings", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--prompts", "point,lasso"], "unknown prompt kind(s) 'lasso'; accepted: point, box, clicks"),
-    (["--prompts", ","], "no prompt kind given; accepted: point, box, clicks"),
-    (["--limit", "0"], "--limit: expected an integer >= 1"),
-    (["--clicks", "0"], "--clicks: expected an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--prompts", "point,lasso"], "unknown prompt kind(s) 'lasso'; accepted: point, box, clicks"),
+        (["--prompts", ","], "no prompt kind given; accepted: point, box, clicks"),
+        (["--limit", "0"], "--limit: expected an integer >= 1"),
+        (["--clicks", "0"], "--clicks: expected an integer >= 1"),
+    ],
+)
 def test_bad_arguments(args, fragment):
     status, stdout, stderr = run_cli("eval", *args)
     assert status == 2 and fragment in stderr and len(stderr.strip().splitlines()) == 1

@@ -19,6 +19,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from bad_checkpoints import BAD_CHECKPOINTS, MARKER_NAME, write_truncated  # noqa: E402
+
 from sam_edge import cli  # noqa: E402
 from sam_edge.commands import export_cmd  # noqa: E402
 from sam_edge.export import onnx_export  # noqa: E402
@@ -72,10 +73,13 @@ def test_export_checkpoint_writes_validated_graphs(golden_checkpoint, tmp_path, 
 
 
 def test_split_decoder_only(golden_checkpoint, tmp_path, capsys):
-    code, stdout, err = run_cli(capsys, "--checkpoint", golden_checkpoint("vit_small"), "--out", tmp_path,
-                                "--decoder", "split")
+    code, stdout, err = run_cli(
+        capsys, "--checkpoint", golden_checkpoint("vit_small"), "--out", tmp_path, "--decoder", "split"
+    )
     assert code == 0, err
-    assert snapshot(tmp_path) == [f"vit_custom_64x2.{part}.fp32.onnx" for part in ("decoder_image", "decoder_prompt", "encoder")]
+    assert snapshot(tmp_path) == [
+        f"vit_custom_64x2.{part}.fp32.onnx" for part in ("decoder_image", "decoder_prompt", "encoder")
+    ]
     prompt_line = next(line for line in err if "decoder_prompt.fp32.onnx: max abs diff" in line)
     assert "low_res_masks" in prompt_line and "(tol 1e-03)" in prompt_line
 
@@ -87,12 +91,23 @@ def test_unknown_decoder_layout(tmp_path, capsys):
 
 
 def test_summary_lists_each_weight_file_once_with_both_formats(tmp_path):
-    for name in ("m.decoder.fp32.onnx", "m.decoder.fp32.xml", "m.decoder.fp32.bin", "big.encoder.fp32.onnx", "big.encoder.fp32.onnx.data"):
+    for name in (
+        "m.decoder.fp32.onnx",
+        "m.decoder.fp32.xml",
+        "m.decoder.fp32.bin",
+        "big.encoder.fp32.onnx",
+        "big.encoder.fp32.onnx.data",
+    ):
         (tmp_path / name).write_bytes(b"x")
     assert export_cmd.artifact_files(tmp_path / "m.decoder.fp32.onnx") == [tmp_path / "m.decoder.fp32.onnx"]
-    assert export_cmd.artifact_files(tmp_path / "m.decoder.fp32.xml") == [tmp_path / "m.decoder.fp32.xml", tmp_path / "m.decoder.fp32.bin"]
+    assert export_cmd.artifact_files(tmp_path / "m.decoder.fp32.xml") == [
+        tmp_path / "m.decoder.fp32.xml",
+        tmp_path / "m.decoder.fp32.bin",
+    ]
     assert export_cmd.artifact_files(tmp_path / "big.encoder.fp32.onnx") == [
-        tmp_path / "big.encoder.fp32.onnx", tmp_path / "big.encoder.fp32.onnx.data"]
+        tmp_path / "big.encoder.fp32.onnx",
+        tmp_path / "big.encoder.fp32.onnx.data",
+    ]
 
 
 def test_format_choices_match_the_library():
@@ -120,8 +135,9 @@ def test_missing_checkpoint(tmp_path, capsys):
 
 
 def test_checkpoint_of_another_architecture(golden_checkpoint, tmp_path, capsys):
-    code, out, err = run_cli(capsys, "--checkpoint", golden_checkpoint("vit_small"), "--model-type", "vit_b",
-                             "--out", tmp_path / "out")
+    code, out, err = run_cli(
+        capsys, "--checkpoint", golden_checkpoint("vit_small"), "--model-type", "vit_b", "--out", tmp_path / "out"
+    )
     assert_one_line_error(code, out, err, "does not fit vit_b (missing 140: image_encoder.blocks.10.attn.proj.bias")
     assert "wrong shape 32: image_encoder.pos_embed (1, 64, 64, 64) != (1, 64, 64, 768)" in err[0]
     assert err[0].endswith("custom ViT (embed_dim 64, depth 2, 2 heads); leave out --model-type to load it as detected")
@@ -248,7 +264,10 @@ def test_subprocess_exit_code_and_single_stderr_line(tmp_path):
     checkpoint = write_truncated(tmp_path / "sam_vit_b_01ec64.pth")
     result = subprocess.run(
         [sys.executable, "-m", "sam_edge", "export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -272,4 +291,3 @@ def test_random_vit_b_exports_end_to_end(tmp_path, capsys):
     for part in parts:
         metadata = read_graph_metadata(tmp_path / f"vit_b.{part}.fp32.onnx")
         assert (metadata.model_type, metadata.model_id, metadata.part) == ("vit_b", "vit_b-random-seed0", part)
-

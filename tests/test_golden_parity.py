@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from golden_data import case_prompts, golden_cases, golden_spec, load_golden, unpack_masks
 from mask_policy import assert_masks_agree
 
@@ -26,12 +25,16 @@ def assert_matches_golden(name: str, checkpoint_path) -> None:
     for prefix in images:
         predictor.set_image(golden[f"{prefix}/image"])
         embedding = predictor.embedding.numpy()
-        np.testing.assert_allclose(embedding[:, :, ::stride, ::stride], golden[f"{prefix}/embedding_strided"], atol=ATOL)
+        np.testing.assert_allclose(
+            embedding[:, :, ::stride, ::stride], golden[f"{prefix}/embedding_strided"], atol=ATOL
+        )
         for case in golden_cases(golden, prefix):
             key = f"{prefix}/{case}"
             full_logits, scores, logits = predictor.predict(**case_prompts(golden, key), return_logits=True)
             np.testing.assert_allclose(scores, golden[f"{key}/scores"], atol=ATOL, err_msg=key)
-            np.testing.assert_allclose(logits[:, ::stride, ::stride], golden[f"{key}/logits_strided"], atol=ATOL, err_msg=key)
+            np.testing.assert_allclose(
+                logits[:, ::stride, ::stride], golden[f"{key}/logits_strided"], atol=ATOL, err_msg=key
+            )
             full_logits = np.asarray(full_logits)
             assert_masks_agree(full_logits > 0, unpack_masks(golden, key), full_logits, key)
 

@@ -5,9 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+from image_files import encoded_images, png_header_only
 from PIL import Image
 
-from image_files import encoded_images, png_header_only
 from sam_edge.runtime.errors import InputFileError, InvalidInputError, SamEdgeError
 from sam_edge.runtime.image_io import load_image
 
@@ -48,9 +48,7 @@ def test_rgba_array_drops_alpha():
 
 
 def test_uint16_bool_float_and_int_arrays():
-    np.testing.assert_array_equal(
-        load_image(np.array([[0, 257, 65535, 32896]], np.uint16))[0, :, 0], [0, 1, 255, 128]
-    )
+    np.testing.assert_array_equal(load_image(np.array([[0, 257, 65535, 32896]], np.uint16))[0, :, 0], [0, 1, 255, 128])
     np.testing.assert_array_equal(load_image(np.array([[True, False]]))[0, :, 1], [255, 0])
     floats = np.array([[0.0, 1.0, 0.5, 0.2, 0.998]], np.float32)
     np.testing.assert_array_equal(load_image(floats)[0, :, 2], [0, 255, 128, 51, 254])
@@ -212,12 +210,15 @@ def test_image_above_pillows_warning_limit_is_one_error_and_no_warning(tmp_path)
             load_image(path)
     assert str(caught.value) == (
         f"{str(path)!r} is 12000x12000 = 144,000,000 pixels, above the limit of 50,000,000 pixels; "
-        "to load it pass a larger max_pixels= (or max_pixels=None; CLI: --max-pixels N)")
+        "to load it pass a larger max_pixels= (or max_pixels=None; CLI: --max-pixels N)"
+    )
 
 
 def test_image_above_pillows_error_limit_gets_the_same_too_large_error(tmp_path):
     path = png_header_only(tmp_path / "200mp.png", 20000, 10000)
-    with pytest.raises(InvalidInputError, match=r"is 200,000,000 pixels, above the limit of 50,000,000 pixels; .*--max-pixels"):
+    with pytest.raises(
+        InvalidInputError, match=r"is 200,000,000 pixels, above the limit of 50,000,000 pixels; .*--max-pixels"
+    ):
         load_image(path)
 
 
@@ -225,8 +226,9 @@ def test_image_above_pillows_error_limit_gets_the_same_too_large_error(tmp_path)
 def test_big_endian_and_matrix_arrays_load_like_native_ones():
     values = np.array([[0, 257, 65535, 32896]], np.uint16)
     np.testing.assert_array_equal(load_image(values.astype(">u2")), load_image(values))
-    np.testing.assert_array_equal(load_image(np.matrix([[0, 255], [7, 9]], np.uint8)),
-                                  load_image(np.array([[0, 255], [7, 9]], np.uint8)))
+    np.testing.assert_array_equal(
+        load_image(np.matrix([[0, 255], [7, 9]], np.uint8)), load_image(np.array([[0, 255], [7, 9]], np.uint8))
+    )
 
 
 def test_every_seed_image_of_the_fuzzer_loads():

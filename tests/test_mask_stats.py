@@ -69,9 +69,7 @@ def test_rle_identical_to_pycocotools():
 
 
 def test_rle_accepts_uncompressed_counts_and_rejects_bad_input():
-    np.testing.assert_array_equal(
-        decode_rle({"size": [2, 2], "counts": [1, 2, 1]}), [[False, True], [True, False]]
-    )
+    np.testing.assert_array_equal(decode_rle({"size": [2, 2], "counts": [1, 2, 1]}), [[False, True], [True, False]])
     with pytest.raises(InvalidInputError, match=r"sum to 4"):
         decode_rle({"size": [2, 2], "counts": [1, 2]})
     with pytest.raises(InvalidInputError, match="size"):

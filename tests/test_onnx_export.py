@@ -14,6 +14,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("openvino")
 
 from golden_data import golden_spec  # noqa: E402
+
 from sam_edge.export.api import export_model, load_model  # noqa: E402
 from sam_edge.export.graphs import RECIPES, OfficialDecoderGraph  # noqa: E402
 from sam_edge.export.specs import ModelSpec  # noqa: E402
@@ -150,8 +151,11 @@ def test_boxes_in_one_call_equal_one_call_each(exported):
     decoder = open_backend(graph_path(exported, "decoder"))
     feeds = prompt_feeds(3, 2, 1, seed=5)
     corners = np.sort(feeds["point_coords"], axis=1)  # top-left, bottom-right
-    feeds.update(point_coords=corners, point_labels=np.tile(np.float32([2.0, 3.0]), (3, 1)),
-                 has_mask_input=np.zeros(1, np.float32))
+    feeds.update(
+        point_coords=corners,
+        point_labels=np.tile(np.float32([2.0, 3.0]), (3, 1)),
+        has_mask_input=np.zeros(1, np.float32),
+    )
     batched = decoder.run(DECODER_OUTPUTS, feeds)
     for index in range(3):
         single = {**feeds, "point_coords": corners[index : index + 1], "point_labels": feeds["point_labels"][:1]}
@@ -197,7 +201,9 @@ def split_feeds(exported, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     stage = open_backend(graph_path(exported, "decoder_image"))
     outputs = stage.run(image_stage.output_names, {name: feeds[name] for name in image_stage.input_names})
     return dict(zip(image_stage.output_names, outputs)) | {
-        "point_coords": feeds["point_coords"], "point_labels": feeds["point_labels"]}
+        "point_coords": feeds["point_coords"],
+        "point_labels": feeds["point_labels"],
+    }
 
 
 @pytest.mark.parametrize("batch, num_points, mask_batch", [(1, 2, 1), (4, 3, 1), (3, 5, 3)])

@@ -47,8 +47,9 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copy2(REPO / name, source / name)
     # --skip-dependency-check: setuptools >= 70.1 builds wheels itself; the `wheel` package need not be here.
     command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check"]
-    result = subprocess.run(command + ["--outdir", str(source / "dist"), str(source)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command + ["--outdir", str(source / "dist"), str(source)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (built,) = (source / "dist").glob("sam_edge-*.whl")
     return built
@@ -62,8 +63,11 @@ def wheel_names(wheel) -> list[str]:
 
 def test_layout_maps_the_top_level_folders():
     assert {folder: PACKAGE_DIRS[folder] for folder in ("sam_edge", "export", "runtime", "quantize", "bench")} == {
-        "sam_edge": "sam_edge", "export": "sam_edge/export", "runtime": "sam_edge/runtime",
-        "quantize": "sam_edge/quantize", "bench": "sam_edge/bench",
+        "sam_edge": "sam_edge",
+        "export": "sam_edge/export",
+        "runtime": "sam_edge/runtime",
+        "quantize": "sam_edge/quantize",
+        "bench": "sam_edge/bench",
     }
 
 
@@ -92,9 +96,16 @@ def test_bundled_default_model_is_package_data(wheel_names):
 
 def test_wheel_layout_and_entry_point(wheel, wheel_names):
     names = set(wheel_names)
-    for module in ("sam_edge/export/modeling/vit_encoder.py", "sam_edge/export/modeling/tiny_vit.py",
-                   "sam_edge/runtime/errors.py", "sam_edge/bench/__init__.py", "sam_edge/quantize/__init__.py",
-                   "sam_edge/commands/export_cmd.py", "sam_edge/cli.py", "sam_edge/__main__.py"):
+    for module in (
+        "sam_edge/export/modeling/vit_encoder.py",
+        "sam_edge/export/modeling/tiny_vit.py",
+        "sam_edge/runtime/errors.py",
+        "sam_edge/bench/__init__.py",
+        "sam_edge/quantize/__init__.py",
+        "sam_edge/commands/export_cmd.py",
+        "sam_edge/cli.py",
+        "sam_edge/__main__.py",
+    ):
         assert module in names
     assert not any(name.startswith(("tests/", "sam_edge/tests/")) for name in names)
     with zipfile.ZipFile(wheel) as archive:
@@ -129,7 +140,10 @@ def test_runtime_and_cli_import_without_torch(tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_TORCH, "export", "--random", "vit_t", "--out", str(out)],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     runtime_files = [p for p in (REPO / "runtime").glob("*.py") if p.name != "__init__.py"]
     assert result.stdout.splitlines() == [f"{len(runtime_files)} []"], result.stderr

@@ -12,8 +12,8 @@ import shutil
 from dataclasses import replace
 
 import pytest
-
 from cli_runner import run_cli
+
 from sam_edge.quantize.artifacts import stamp_metadata
 from sam_edge.quantize.pipeline import QuantizeOptions, quantize_model
 from sam_edge.quantize.recipes import PRESETS, auto_candidates, missing_cpu_feature
@@ -37,7 +37,9 @@ def bf16_model_dir(model_dir, tmp_path_factory):
         if ".encoder." not in graph.name:
             shutil.copy2(graph, out / graph.name)
     source = next(model_dir.glob("*.encoder.fp32.xml"))
-    stamp_metadata(source, out / source.name.replace(".fp32.", ".bf16."), replace(read_graph_metadata(source), precision="bf16"))
+    stamp_metadata(
+        source, out / source.name.replace(".fp32.", ".bf16."), replace(read_graph_metadata(source), precision="bf16")
+    )
     return out
 
 
@@ -79,7 +81,8 @@ def test_bf16_recipe_is_offered_only_on_cpus_with_native_bf16():
     recipe = PRESETS["ov_bf16"]
     assert missing_cpu_feature(recipe, {"avx512_bf16"}) is None and missing_cpu_feature(recipe, {"amx_bf16"}) is None
     assert missing_cpu_feature(recipe, {"avx2", "avx512f", "avx512_vnni"}).startswith(
-        "recipe ov_bf16 needs a CPU with avx512_bf16 or amx_bf16, which this CPU does not have")
+        "recipe ov_bf16 needs a CPU with avx512_bf16 or amx_bf16, which this CPU does not have"
+    )
     assert "ov_bf16" not in [r.name for r in auto_candidates("avx512_vnni", {"avx2", "avx512_vnni"})]
     assert "ov_bf16" in [r.name for r in auto_candidates("avx512_vnni", {"avx2", "avx512_vnni", "avx512_bf16"})]
 
@@ -93,8 +96,9 @@ def test_bf16_recipe_on_a_cpu_without_bf16_is_refused_in_one_line_and_writes_not
 
 @pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16: the recipe is refused here (test above)")
 def test_bf16_recipe_is_gated_timed_and_loaded_as_bf16(model_dir, tmp_path):
-    outcome = quantize_model(model_dir, tmp_path / "bf16", QuantizeOptions(recipe="ov_bf16", force=True, **FAST),
-                             progress=lambda _: None)
+    outcome = quantize_model(
+        model_dir, tmp_path / "bf16", QuantizeOptions(recipe="ov_bf16", force=True, **FAST), progress=lambda _: None
+    )
     candidate = outcome.kept
     assert outcome.written and candidate.recipe.name == "ov_bf16" and candidate.latency.speedup > 0
     assert 0.99 < candidate.gate.min_cosine < 1.0  # bf16 moves the embedding a little, never nothing
@@ -111,4 +115,7 @@ def test_info_prints_what_each_graph_executes_next_to_the_isa(model_dir):
     graphs = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
     assert executes == {name: ("openvino f32" if name.endswith(".xml") else "onnxruntime f32") for name in graphs}
     status, stdout, stderr = run_cli("info", model_dir, "--json")
-    assert status == 0 and {record["executes"] for record in json.loads(stdout).values()} == {"openvino f32", "onnxruntime f32"}
+    assert status == 0 and {record["executes"] for record in json.loads(stdout).values()} == {
+        "openvino f32",
+        "onnxruntime f32",
+    }

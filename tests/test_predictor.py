@@ -11,10 +11,10 @@ import shutil
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from mask_policy import assert_masks_agree
+from PIL import Image
 from predictor_checks import POINT, SAMPLE, assert_same_prediction, decoder_path, expect_error
+
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError
 from sam_edge.runtime.predictor import SamPredictor
 from sam_edge.runtime.transforms import mask_upscale_matrices
@@ -47,11 +47,13 @@ def test_batch_of_point_sets_equals_one_call_per_set(predictor):
 
 
 def test_batch_of_boxes_with_points(predictor):
-    batch = predictor.predict_batch(POINT_SETS[:2, :1], POINT_LABELS[:2, :1], BOXES[:2], multimask_output=False,
-                                    return_logits=True)
+    batch = predictor.predict_batch(
+        POINT_SETS[:2, :1], POINT_LABELS[:2, :1], BOXES[:2], multimask_output=False, return_logits=True
+    )
     for index in range(2):
-        single = predictor.predict(POINT_SETS[index, :1], POINT_LABELS[index, :1], BOXES[index],
-                                   multimask_output=False, return_logits=True)
+        single = predictor.predict(
+            POINT_SETS[index, :1], POINT_LABELS[index, :1], BOXES[index], multimask_output=False, return_logits=True
+        )
         assert_same_prediction(batch_item(batch, index), single)
     # the point really is part of the prompt: a box alone decodes differently
     box_only = predictor.predict(box=BOXES[0], multimask_output=False, return_logits=True)
@@ -68,12 +70,19 @@ def test_one_mask_input_is_broadcast_over_the_batch(predictor):
 
 # Outputs
 
+
 def test_multimask_gives_three_masks_single_gives_one(predictor):
     multi = predictor.predict(*POINT, multimask_output=True)
     single = predictor.predict(*POINT, multimask_output=False)
     assert (multi.masks.shape, multi.scores.shape, multi.low_res_logits.shape) == ((3, 480, 640), (3,), (3, 256, 256))
-    assert (single.masks.shape, single.scores.shape, single.low_res_logits.shape) == ((1, 480, 640), (1,), (1, 256, 256))
-    assert multi.masks.dtype == np.bool_ and multi.scores.dtype == np.float32 and multi.low_res_logits.dtype == np.float32
+    assert (single.masks.shape, single.scores.shape, single.low_res_logits.shape) == (
+        (1, 480, 640),
+        (1,),
+        (1, 256, 256),
+    )
+    assert (
+        multi.masks.dtype == np.bool_ and multi.scores.dtype == np.float32 and multi.low_res_logits.dtype == np.float32
+    )
     # tokens 1..3 for multimask, token 0 for a single mask: different masks
     assert all(not np.array_equal(single.low_res_logits[0], logits) for logits in multi.low_res_logits)
 
@@ -124,13 +133,17 @@ def test_low_res_logits_feed_back_as_mask_input(predictor):
 
 # Backends
 
+
 def test_openvino_gives_the_masks_of_onnxruntime(model_dir, sample_rgb, predictor):
     openvino = SamPredictor(model_dir, backend="openvino", threads=2)
     assert openvino.decoder.path.suffix == ".xml"
     openvino.set_image(sample_rgb)
-    prompts = [dict(point_coords=[[360, 265]], point_labels=[1]), dict(box=BOXES[0]),
-               dict(point_coords=[[200, 300], [500, 400]], point_labels=[1, 0]),
-               dict(point_coords=[[350, 260]], point_labels=[1], box=BOXES[0])]
+    prompts = [
+        dict(point_coords=[[360, 265]], point_labels=[1]),
+        dict(box=BOXES[0]),
+        dict(point_coords=[[200, 300], [500, 400]], point_labels=[1, 0]),
+        dict(point_coords=[[350, 260]], point_labels=[1], box=BOXES[0]),
+    ]
     for prompt in prompts:
         expected, got = predictor.predict(**prompt, return_logits=True), openvino.predict(**prompt, return_logits=True)
         np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4, err_msg=str(prompt))
@@ -159,8 +172,10 @@ BAD_PROMPTS = {
     "text coords": (dict(point_coords="10,10", point_labels=[1]), "real numbers"),
     "complex coords": (dict(point_coords=np.array([[10 + 1j, 10]]), point_labels=[1]), "real numbers"),
     "mask 128": (dict(point_coords=[[10, 10]], point_labels=[1], mask_input=np.zeros((1, 128, 128))), "[1, 256, 256]"),
-    "two masks": (dict(point_coords=[[10, 10]], point_labels=[1], mask_input=np.zeros((2, 1, 256, 256))),
-                  "holds 2 masks for 1 prompt(s); give 1"),
+    "two masks": (
+        dict(point_coords=[[10, 10]], point_labels=[1], mask_input=np.zeros((2, 1, 256, 256))),
+        "holds 2 masks for 1 prompt(s); give 1",
+    ),
     "two boxes": (dict(box=BOXES[:2]), "predict_batch"),
 }
 
@@ -171,12 +186,16 @@ def test_bad_prompt(predictor, name):
     expect_error(InvalidInputError, words, lambda: predictor.predict(**prompt))
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(point_coords=np.zeros((0, 1, 2)), point_labels=np.zeros((0, 1))), "B >= 1"),
-    (dict(boxes=np.zeros((0, 4))), "B >= 1"),
-    (dict(point_coords=POINT_SETS[:2], point_labels=POINT_LABELS[:2], boxes=BOXES), "different numbers of prompts"),
-    (dict(point_coords=POINT_SETS[0], point_labels=POINT_LABELS[0]), "[B, N, 2]"),
-], ids=["no point sets", "no boxes", "unequal B", "unbatched points"])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(point_coords=np.zeros((0, 1, 2)), point_labels=np.zeros((0, 1))), "B >= 1"),
+        (dict(boxes=np.zeros((0, 4))), "B >= 1"),
+        (dict(point_coords=POINT_SETS[:2], point_labels=POINT_LABELS[:2], boxes=BOXES), "different numbers of prompts"),
+        (dict(point_coords=POINT_SETS[0], point_labels=POINT_LABELS[0]), "[B, N, 2]"),
+    ],
+    ids=["no point sets", "no boxes", "unequal B", "unbatched points"],
+)
 def test_bad_batch(predictor, kwargs, words):
     expect_error(InvalidInputError, words, lambda: predictor.predict_batch(**kwargs))
 
@@ -206,14 +225,18 @@ def test_split_and_full_decoder_give_the_same_predictions(model_dir, tmp_path):
         predictor.set_image(SAMPLE)
     first = full.predict(*POINT, return_logits=True)
     mask_input = first.low_res_logits[int(np.argmax(first.scores))][None]
-    prompts = [dict(point_coords=POINT[0], point_labels=POINT[1]), dict(box=[100, 120, 420, 400]),
-               dict(point_coords=[[300, 200], [420, 330]], point_labels=[1, 0], box=[100, 120, 420, 400]),
-               dict(point_coords=POINT[0], point_labels=POINT[1], mask_input=mask_input, multimask_output=False)]
+    prompts = [
+        dict(point_coords=POINT[0], point_labels=POINT[1]),
+        dict(box=[100, 120, 420, 400]),
+        dict(point_coords=[[300, 200], [420, 330]], point_labels=[1, 0], box=[100, 120, 420, 400]),
+        dict(point_coords=POINT[0], point_labels=POINT[1], mask_input=mask_input, multimask_output=False),
+    ]
     for prompt in prompts:
         assert_same_prediction(split.predict(**prompt, return_logits=True), full.predict(**prompt, return_logits=True))
     boxes = np.array([[100, 120, 420, 400], [10, 10, 300, 200], [200, 50, 630, 470]], np.float32)
-    assert_same_prediction(split.predict_batch(boxes=boxes, return_logits=True),
-                           full.predict_batch(boxes=boxes, return_logits=True))
+    assert_same_prediction(
+        split.predict_batch(boxes=boxes, return_logits=True), full.predict_batch(boxes=boxes, return_logits=True)
+    )
 
 
 def test_split_only_model_dir(model_dir, tmp_path):
@@ -221,7 +244,9 @@ def test_split_only_model_dir(model_dir, tmp_path):
     decoder_path(split_only).unlink()
     predictor = SamPredictor(split_only, threads=2)
     assert predictor.decoder.layout == "split"
-    expect_error(ModelFileError, "only the split decoder", lambda: SamPredictor(split_only, threads=2, split_decoder=False))
+    expect_error(
+        ModelFileError, "only the split decoder", lambda: SamPredictor(split_only, threads=2, split_decoder=False)
+    )
     full_only = shutil.copytree(model_dir, tmp_path / "full-only")
     for graph in full_only.glob("*.decoder_image.*"):
         graph.unlink()

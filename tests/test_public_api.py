@@ -48,22 +48,31 @@ def test_importing_sam_edge_loads_no_engine_torch_or_onnx():
 
 
 def test_import_time_report_names_no_heavy_module():
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import sam_edge"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sam_edge"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+    }
     assert "sam_edge" in imported
     assert not {name for name in imported if name.split(".")[0] in HEAVY}
 
 
 def test_public_names_are_the_runtime_classes():
     assert sam_edge.__all__ == PUBLIC and sam_edge.runtime.__all__ == PUBLIC
-    expected = {"SamPredictor": SamPredictor, "Prediction": Prediction, "ImageEmbedding": ImageEmbedding,
-                "SamEdgeError": SamEdgeError, "SamAutomaticMaskGenerator": SamAutomaticMaskGenerator}
+    expected = {
+        "SamPredictor": SamPredictor,
+        "Prediction": Prediction,
+        "ImageEmbedding": ImageEmbedding,
+        "SamEdgeError": SamEdgeError,
+        "SamAutomaticMaskGenerator": SamAutomaticMaskGenerator,
+    }
     for name, value in expected.items():
         assert getattr(sam_edge, name) is value and getattr(sam_edge.runtime, name) is value
     assert set(PUBLIC) <= set(dir(sam_edge)) and set(PUBLIC) <= set(dir(sam_edge.runtime))
     from sam_edge.runtime.predictor import Prediction as from_predictor
+
     assert from_predictor is Prediction  # the old import path still works
 
 

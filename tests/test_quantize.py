@@ -7,15 +7,15 @@ import shutil
 
 import numpy as np
 import pytest
-
 from cli_runner import run_cli
+
 from sam_edge.quantize.artifacts import node_summary
-from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.quantize.calibration import folder_images, generated_calibration
 from sam_edge.quantize.gate import GateResult, mask_ious, prompt_set
 from sam_edge.quantize.isa import cpu_flags, detect_isa
 from sam_edge.quantize.pipeline import QuantizeOptions, quantize_model
 from sam_edge.quantize.recipes import AUTO_CANDIDATES, PRESETS, GateThresholds, auto_candidates, recipe_named
+from sam_edge.runtime.backends import read_graph_metadata
 from sam_edge.runtime.errors import InputFileError, InvalidInputError, ModelFileError, OutputPathError, SamEdgeError
 from sam_edge.runtime.predictor import SamPredictor
 
@@ -30,7 +30,9 @@ def model_dir(exported_golden_model):
 @pytest.fixture(scope="module")
 def dynamic_int8(model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("q") / "int8"
-    return out, quantize_model(model_dir, out, QuantizeOptions(recipe="ort_dynamic_quint8", **FAST), progress=lambda _: None)
+    return out, quantize_model(
+        model_dir, out, QuantizeOptions(recipe="ort_dynamic_quint8", **FAST), progress=lambda _: None
+    )
 
 
 def test_every_auto_candidate_is_a_preset_and_unknown_names_list_the_accepted_ones():
@@ -39,13 +41,16 @@ def test_every_auto_candidate_is_a_preset_and_unknown_names_list_the_accepted_on
         recipe_named("int4")
 
 
-@pytest.mark.parametrize("machine, flags, isa", [
-    ("x86_64", {"avx2", "fma"}, "avx2"),
-    ("x86_64", {"avx2", "avx512f", "avx512_vnni"}, "avx512_vnni"),
-    ("x86_64", {"avx2", "avx_vnni"}, "avx512_vnni"),
-    ("x86_64", {"avx512_vnni", "amx_tile", "amx_int8"}, "amx"),
-    ("aarch64", set(), "arm64"),
-])
+@pytest.mark.parametrize(
+    "machine, flags, isa",
+    [
+        ("x86_64", {"avx2", "fma"}, "avx2"),
+        ("x86_64", {"avx2", "avx512f", "avx512_vnni"}, "avx512_vnni"),
+        ("x86_64", {"avx2", "avx_vnni"}, "avx512_vnni"),
+        ("x86_64", {"avx512_vnni", "amx_tile", "amx_int8"}, "amx"),
+        ("aarch64", set(), "arm64"),
+    ],
+)
 def test_isa_is_read_from_the_cpu_flags(machine, flags, isa):
     assert detect_isa(machine, flags) == isa
 
@@ -99,7 +104,11 @@ def test_dynamic_int8_is_written_gated_and_loaded_transparently(model_dir, dynam
     assert (meta.precision, meta.recipe) == ("int8", "ort_dynamic_quint8")
     assert meta.extra["quantization"]["gate_passed"] == outcome.kept.gate.passed
     summary = node_summary(encoder)
-    assert summary["quantized"] and summary["float"].get("MatMul", 0) < node_summary(model_dir / "vit_small.encoder.fp32.onnx")["float"]["MatMul"]
+    assert (
+        summary["quantized"]
+        and summary["float"].get("MatMul", 0)
+        < node_summary(model_dir / "vit_small.encoder.fp32.onnx")["float"]["MatMul"]
+    )
     predictor = SamPredictor(out, threads=2)  # no precision given: the one the directory holds
     assert predictor.encoder.metadata.precision == "int8" and predictor.decoder.metadata.precision == "fp32"
     report = json.loads((out / "quantization.json").read_text())
@@ -118,16 +127,21 @@ def test_a_failed_gate_writes_nothing_unless_forced(model_dir, tmp_path):
     outcome = quantize_model(model_dir, tmp_path / "refused", options, progress=lambda _: None)
     assert not outcome.written and not (tmp_path / "refused").exists()
     assert not list(tmp_path.iterdir())  # staging removed too
-    forced = quantize_model(model_dir, tmp_path / "forced", QuantizeOptions(**{**options.__dict__, "force": True}),
-                            progress=lambda _: None)
+    forced = quantize_model(
+        model_dir, tmp_path / "forced", QuantizeOptions(**{**options.__dict__, "force": True}), progress=lambda _: None
+    )
     meta = read_graph_metadata(tmp_path / "forced" / "vit_small.encoder.int8.xml")
     assert forced.forced and meta.extra["quantization"]["forced"] and not meta.extra["quantization"]["gate_passed"]
-    assert node_summary(tmp_path / "forced" / "vit_small.encoder.int8.xml")["quantized"].get("MatMul", 0) > 0  # int8 weights
+    assert (
+        node_summary(tmp_path / "forced" / "vit_small.encoder.int8.xml")["quantized"].get("MatMul", 0) > 0
+    )  # int8 weights
     assert SamPredictor(tmp_path / "forced", threads=2).encoder.name == "openvino"
 
 
 def test_auto_keeps_only_a_faster_passing_recipe_or_fp32(model_dir, tmp_path):
-    outcome = quantize_model(model_dir, tmp_path / "auto", QuantizeOptions(recipe="auto", **FAST), progress=lambda _: None)
+    outcome = quantize_model(
+        model_dir, tmp_path / "auto", QuantizeOptions(recipe="auto", **FAST), progress=lambda _: None
+    )
     tried = [c.recipe.name for c in outcome.candidates]
     assert tried == [recipe.name for recipe in auto_candidates(outcome.isa, cpu_flags())]
     kept = outcome.kept
@@ -159,7 +173,9 @@ def test_bad_inputs_fail_before_any_work(model_dir, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputFileError, match="no readable images"):
-        quantize_model(model_dir, tmp_path / "out", QuantizeOptions(recipe="ort_static_minmax", calib_dir=empty, **FAST))
+        quantize_model(
+            model_dir, tmp_path / "out", QuantizeOptions(recipe="ort_static_minmax", calib_dir=empty, **FAST)
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -172,11 +188,17 @@ def test_cli_reports_bad_recipe_in_one_line(model_dir, tmp_path):
 
 def test_a_recipe_whose_toolchain_is_missing_is_refused_and_auto_skips_it(model_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "nncf", None)  # import nncf now raises ImportError
-    with pytest.raises(SamEdgeError, match=r"recipe nncf_int8 needs nncf, which is not installed; pip install 'sam-edge\[quantize\]'"):
+    with pytest.raises(
+        SamEdgeError, match=r"recipe nncf_int8 needs nncf, which is not installed; pip install 'sam-edge\[quantize\]'"
+    ):
         quantize_model(model_dir, tmp_path / "out", QuantizeOptions(recipe="nncf_int8", **FAST))
     assert not (tmp_path / "out").exists()
-    outcome = quantize_model(model_dir, tmp_path / "auto", QuantizeOptions(recipe="ort_dynamic_quint8,ov_weights_int8", **FAST),
-                             progress=lambda _: None)
+    outcome = quantize_model(
+        model_dir,
+        tmp_path / "auto",
+        QuantizeOptions(recipe="ort_dynamic_quint8,ov_weights_int8", **FAST),
+        progress=lambda _: None,
+    )
     assert [c.recipe.name for c in outcome.candidates] == ["ort_dynamic_quint8"]
     assert outcome.skipped[0].startswith("ov_weights_int8: recipe ov_weights_int8 needs nncf")
 

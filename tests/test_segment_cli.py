@@ -15,18 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from PIL import Image
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.mask_stats import decode_rle, mask_bbox_xywh
 from sam_edge.runtime.predictor import SamPredictor
-from cli_runner import run_cli
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sample.png"  # 640x480 RGB
 POINT = "360,265"
-
-
-
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -56,9 +53,22 @@ def first_run(model_dir, tmp_path_factory) -> dict:
     """One full `segment` run writing every output; tests read its files and printed text."""
     out = tmp_path_factory.mktemp("segment")
     files = {name: out / name for name in ("mask.png", "overlay.png", "result.json", "embedding.npz")}
-    status, stdout, stderr = run_cli("segment", SAMPLE, "--model", model_dir, "--point", POINT,
-                                     "--out", files["mask.png"], "--overlay", files["overlay.png"],
-                                     "--json", files["result.json"], "--save-embedding", files["embedding.npz"])
+    status, stdout, stderr = run_cli(
+        "segment",
+        SAMPLE,
+        "--model",
+        model_dir,
+        "--point",
+        POINT,
+        "--out",
+        files["mask.png"],
+        "--overlay",
+        files["overlay.png"],
+        "--json",
+        files["result.json"],
+        "--save-embedding",
+        files["embedding.npz"],
+    )
     return dict(status=status, stdout=stdout, stderr=stderr, dir=out, **files)
 
 
@@ -106,8 +116,18 @@ def test_segment_prints_encoder_and_decoder_times(first_run):
 
 def test_saved_embedding_reproduces_the_mask(first_run, model_dir):
     again = first_run["dir"] / "again.png"
-    status, stdout, stderr = run_cli("segment", SAMPLE, "--model", model_dir, "--point", POINT,
-                                     "--embedding", first_run["embedding.npz"], "--out", again)
+    status, stdout, stderr = run_cli(
+        "segment",
+        SAMPLE,
+        "--model",
+        model_dir,
+        "--point",
+        POINT,
+        "--embedding",
+        first_run["embedding.npz"],
+        "--out",
+        again,
+    )
     assert status == 0, stderr
     assert f"loaded {first_run['embedding.npz']}" in stdout
     np.testing.assert_array_equal(read_mask(again), read_mask(first_run["mask.png"]))
@@ -115,8 +135,19 @@ def test_saved_embedding_reproduces_the_mask(first_run, model_dir):
 
 def test_multimask_gives_three_masks(first_run, model_dir):
     result = first_run["dir"] / "multi.json"
-    status, _, stderr = run_cli("segment", SAMPLE, "--model", model_dir, "--point", POINT, "--multimask",
-                                "--embedding", first_run["embedding.npz"], "--json", result)
+    status, _, stderr = run_cli(
+        "segment",
+        SAMPLE,
+        "--model",
+        model_dir,
+        "--point",
+        POINT,
+        "--multimask",
+        "--embedding",
+        first_run["embedding.npz"],
+        "--json",
+        result,
+    )
     assert status == 0, stderr
     masks = json.loads(result.read_text())["masks"]
     assert len(masks) == 3
@@ -126,8 +157,20 @@ def test_multimask_gives_three_masks(first_run, model_dir):
 
 def test_openvino_backend(first_run, model_dir):
     mask_path = first_run["dir"] / "openvino.png"
-    status, stdout, stderr = run_cli("segment", SAMPLE, "--model", model_dir, "--point", POINT,
-                                     "--backend", "openvino", "--threads", "2", "--out", mask_path)
+    status, stdout, stderr = run_cli(
+        "segment",
+        SAMPLE,
+        "--model",
+        model_dir,
+        "--point",
+        POINT,
+        "--backend",
+        "openvino",
+        "--threads",
+        "2",
+        "--out",
+        mask_path,
+    )
     assert status == 0, stderr
     assert "backend openvino" in stdout
     got, expected = read_mask(mask_path), read_mask(first_run["mask.png"])
@@ -137,9 +180,26 @@ def test_openvino_backend(first_run, model_dir):
 
 def test_python_dash_m_sam_edge(first_run, model_dir):
     mask_path = first_run["dir"] / "subprocess.png"
-    completed = subprocess.run([sys.executable, "-m", "sam_edge", "segment", str(SAMPLE), "--model", str(model_dir),
-                                "--point", POINT, "--threads", "2", "--out", str(mask_path)],
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sam_edge",
+            "segment",
+            str(SAMPLE),
+            "--model",
+            str(model_dir),
+            "--point",
+            POINT,
+            "--threads",
+            "2",
+            "--out",
+            str(mask_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.returncode == 0, completed.stderr
     np.testing.assert_array_equal(read_mask(mask_path), read_mask(first_run["mask.png"]))
 
@@ -153,20 +213,34 @@ def other_size_embedding(first_run) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["point outside", "malformed point", "no prompt", "missing image",
-                                  "other-size embedding", "missing model", "out is a directory"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "point outside",
+        "malformed point",
+        "no prompt",
+        "missing image",
+        "other-size embedding",
+        "missing model",
+        "out is a directory",
+    ],
+)
 def test_bad_input_exits_2_with_one_line(case, first_run, other_size_embedding, model_dir, tmp_path):
     base = ["segment", SAMPLE, "--model", model_dir]
     argv, words = {
         "point outside": (base + ["--point", "700,10"], "0 <= x <= 640"),
         "malformed point": (base + ["--point", "a,b"], "expected X,Y or X,Y,LABEL"),
         "no prompt": (base, "no prompt"),
-        "missing image": (["segment", tmp_path / "nope.png", "--model", model_dir, "--point", POINT],
-                          "cannot open image file"),
+        "missing image": (
+            ["segment", tmp_path / "nope.png", "--model", model_dir, "--point", POINT],
+            "cannot open image file",
+        ),
         "other-size embedding": (base + ["--point", POINT, "--embedding", other_size_embedding], "(240, 320)"),
         "missing model": (["segment", SAMPLE, "--model", tmp_path / "no-model", "--point", POINT], "does not exist"),
-        "out is a directory": (base + ["--point", POINT, "--embedding", first_run["embedding.npz"], "--out", tmp_path],
-                               "--out " + str(tmp_path) + " is a directory"),
+        "out is a directory": (
+            base + ["--point", POINT, "--embedding", first_run["embedding.npz"], "--out", tmp_path],
+            "--out " + str(tmp_path) + " is a directory",
+        ),
     }[case]
     assert_one_line_error(*run_cli(*argv), words)
 
@@ -188,8 +262,12 @@ def test_info_prints_each_graph(model_dir, golden_checkpoint):
     records = json.loads(stdout)
     assert sorted(records) == graphs
     for name, record in records.items():
-        assert (record["model_type"], record["model_id"], record["part"], record["precision"]) == \
-            ("vit_small", model_id, name.split(".")[1], "fp32")
+        assert (record["model_type"], record["model_id"], record["part"], record["precision"]) == (
+            "vit_small",
+            model_id,
+            name.split(".")[1],
+            "fp32",
+        )
 
 
 def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path):

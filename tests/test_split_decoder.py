@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from golden_data import golden_spec  # noqa: E402
+
 from sam_edge.export.api import build_random_sam  # noqa: E402
 from sam_edge.export.modeling.split_decoder import DecoderImageStage, DecoderPromptStage  # noqa: E402
 from sam_edge.export.specs import get_spec  # noqa: E402
@@ -30,8 +31,10 @@ def prompts(batch: int, kind: str, seed: int) -> tuple[torch.Tensor, torch.Tenso
         "box_point": (np.concatenate([corner + 100, corner, corner + 200], axis=1), [1, 2, 3]),
     }
     coords, labels = layouts[kind]
-    return (torch.tensor(coords, dtype=torch.float32),
-            torch.tensor(labels, dtype=torch.float32).expand(batch, -1).contiguous())
+    return (
+        torch.tensor(coords, dtype=torch.float32),
+        torch.tensor(labels, dtype=torch.float32).expand(batch, -1).contiguous(),
+    )
 
 
 @pytest.mark.parametrize("kind", ["point", "points", "box", "box_point"])
@@ -59,7 +62,9 @@ def test_prompt_stage_equals_the_reference_decoder(sam, kind, with_mask):
 def test_image_stage_outputs_are_shared_by_all_prompts(sam):
     embeddings = torch.randn((1, 256, 64, 64), generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
-        tokens, pe, keys, values, queries = DecoderImageStage(sam)(embeddings, torch.zeros(1, 1, 256, 256), torch.zeros(1))
+        tokens, pe, keys, values, queries = DecoderImageStage(sam)(
+            embeddings, torch.zeros(1, 1, 256, 256), torch.zeros(1)
+        )
     assert tokens.shape == pe.shape == (1, 4096, 256)
     assert keys.shape == (1, 8, 16, 4096) and values.shape == (1, 8, 4096, 16) and queries.shape == (1, 4096, 128)
     no_mask = sam.prompt_encoder.no_mask_embed.weight.reshape(1, 256, 1, 1)

@@ -122,8 +122,7 @@ def torch_postprocess(low_res, input_size, original_size, image_size=1024):
 
 @pytest.mark.parametrize(
     "original_size, n_masks",
-    [((1500, 1000), 3), ((1000, 1500), 1), ((37, 53), 3), ((600, 800), 1), ((1024, 768), 1),
-     ((2100, 1300), 1)],
+    [((1500, 1000), 3), ((1000, 1500), 1), ((37, 53), 3), ((600, 800), 1), ((1024, 768), 1), ((2100, 1300), 1)],
 )
 def test_upscale_matches_torch_interpolate(original_size, n_masks):
     rng = np.random.default_rng(sum(original_size))
@@ -157,9 +156,9 @@ def test_bilinear_matrix_matches_torch_and_rows_sum_to_one(in_size, out_size):
     assert matrix.shape == (out_size, in_size) and matrix.dtype == np.float32
     np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-6)
     x = np.random.default_rng(0).standard_normal((1, 1, 1, in_size)).astype(np.float32)
-    ref = torch.nn.functional.interpolate(
-        torch.from_numpy(x), (1, out_size), mode="bilinear", align_corners=False
-    )[0, 0, 0].numpy()
+    ref = torch.nn.functional.interpolate(torch.from_numpy(x), (1, out_size), mode="bilinear", align_corners=False)[
+        0, 0, 0
+    ].numpy()
     # 1e-6: the float32 source index (with torch's fused multiply-add) is reproduced; an exact
     # float64 index would be off by up to ~4e-4 here.
     np.testing.assert_allclose(matrix @ x[0, 0, 0], ref, rtol=0, atol=1e-6)

@@ -52,7 +52,9 @@ def first_prompts(masks: np.ndarray, use_box: np.ndarray, rng: np.random.Generat
     return coords, labels
 
 
-def correction_clicks(predicted: np.ndarray, masks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def correction_clicks(
+    predicted: np.ndarray, masks: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One click per instance from the error region: fg where missed, bg where spilled.
 
     predicted, masks [K, h, w] bool (input frame). Returns coords [K, 1, 2] and labels [K, 1]; an

@@ -31,10 +31,14 @@ CALIBRATION_STEP_OFFSET = 5_000_000
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="plain nano state dict (train_nano.py's nano.pth)")
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="plain nano state dict (train_nano.py's nano.pth)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the recalibrated state dict")
     parser.add_argument("--images", type=int, default=200, help="calibration scenes (default 200)")
-    parser.add_argument("--size", type=int, default=1024, help="input side the statistics are gathered at (default 1024)")
+    parser.add_argument(
+        "--size", type=int, default=1024, help="input side the statistics are gathered at (default 1024)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args(argv)
 

@@ -49,12 +49,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     mode.add_argument("--force", action="store_true", help="start over, replacing OUT/last.pt")
-    mode.add_argument("--resume-from", type=Path, help="continue from another checkpoint (e.g. a weights-only snapshot)")
+    mode.add_argument(
+        "--resume-from", type=Path, help="continue from another checkpoint (e.g. a weights-only snapshot)"
+    )
     parser.add_argument("--hours", type=float, default=4.0, help="total wall-clock budget across resumes")
     parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
     parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
-    parser.add_argument("--calibration-images", type=int, default=60,
-                        help="scenes for re-estimating BatchNorm statistics before the fine-tune (0: keep training BN)")
+    parser.add_argument(
+        "--calibration-images",
+        type=int,
+        default=60,
+        help="scenes for re-estimating BatchNorm statistics before the fine-tune (0: keep training BN)",
+    )
     parser.add_argument("--instances", type=int, default=6, help="instances (prompts) per scene and step")
     parser.add_argument("--rounds", type=int, default=2, help="correction-click rounds after the first prompt")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -63,7 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--log-every", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0, help="initialisation seed (scenes come from training_seed(step))")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="initialisation seed (scenes come from training_seed(step))"
+    )
     return parser.parse_args(argv)
 
 
@@ -114,24 +122,45 @@ def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
                 new_coords, new_labels = correction_clicks(input_frame_masks(previous, sample.input_size), masks, rng)
                 clicks = np.concatenate([clicks, new_coords], axis=1)
                 click_labels = np.concatenate([click_labels, new_labels], axis=1)
-            prompt_coords = np.concatenate([clicks, box_coords], axis=1) if group is use_box else np.concatenate([box_coords[:, :1], clicks, box_coords[:, 1:]], axis=1)
-            prompt_labels = np.concatenate([click_labels, box_labels], axis=1) if group is use_box else np.concatenate([box_labels[:, :1], click_labels, box_labels[:, 1:]], axis=1)
+            prompt_coords = (
+                np.concatenate([clicks, box_coords], axis=1)
+                if group is use_box
+                else np.concatenate([box_coords[:, :1], clicks, box_coords[:, 1:]], axis=1)
+            )
+            prompt_labels = (
+                np.concatenate([click_labels, box_labels], axis=1)
+                if group is use_box
+                else np.concatenate([box_labels[:, :1], click_labels, box_labels[:, 1:]], axis=1)
+            )
             multimask = round_index == 0 and group is not use_box
-            loss, previous, iou = decode_group(sam, embedding, prompt_coords, prompt_labels, previous, targets, multimask)
+            loss, previous, iou = decode_group(
+                sam, embedding, prompt_coords, prompt_labels, previous, targets, multimask
+            )
             losses.append(loss)
             (first_iou if round_index == 0 else last_iou).append(iou) if round_index in (0, args.rounds) else None
     total = torch.stack(losses).mean()
     total.backward()
-    return {"loss": float(total.detach()), "iou_first": float(torch.cat(first_iou).mean()),
-            "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan")}
+    return {
+        "loss": float(total.detach()),
+        "iou_first": float(torch.cat(first_iou).mean()),
+        "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan"),
+    }
 
 
 def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False) -> None:
     """Atomic: a crash during the write leaves the previous checkpoint intact."""
     temp = path.with_name(path.name + ".partial")
-    torch.save({"model": sam.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "elapsed_seconds": elapsed, "bn_frozen": bn_frozen,
-                "args": {k: str(v) for k, v in vars(args).items()}}, temp)
+    torch.save(
+        {
+            "model": sam.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "elapsed_seconds": elapsed,
+            "bn_frozen": bn_frozen,
+            "args": {k: str(v) for k, v in vars(args).items()},
+        },
+        temp,
+    )
     os.replace(temp, path)
 
 
@@ -169,8 +198,15 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     sam, optimizer, step, elapsed, warmup_origin = open_run(args)
-    bn_frozen = bool(torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True)
-                     .get("bn_frozen", False)) if (args.resume or args.resume_from) else False
+    bn_frozen = (
+        bool(
+            torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True).get(
+                "bn_frozen", False
+            )
+        )
+        if (args.resume or args.resume_from)
+        else False
+    )
     sam.train()
     budget = args.hours * 3600
     print(f"training nano from step {step} ({elapsed / 3600:.2f} of {args.hours} h used) into {args.out}", flush=True)
@@ -182,7 +218,11 @@ def main(argv=None) -> None:
             finetune = progress >= 1 - args.finetune_fraction
             image_size = 1024 if finetune else args.image_size
             if finetune and args.calibration_images and not bn_frozen:
-                print(f"re-estimating BatchNorm statistics at 1024 on {args.calibration_images} scenes, then freezing them", flush=True)
+                print(
+                    f"re-estimating BatchNorm statistics at 1024 on {args.calibration_images} scenes, then freezing "
+                    "them",
+                    flush=True,
+                )
                 recalibrate(sam, args.calibration_images, 1024)
                 bn_frozen = True
             if bn_frozen:
@@ -205,8 +245,12 @@ def main(argv=None) -> None:
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 eta = (budget - elapsed) / 60
-                print(f"step {step:6d}  {elapsed / 3600:5.2f} h  loss {means['loss']:.4f}  IoU first {means['iou_first']:.3f}"
-                      f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} min left", flush=True)
+                print(
+                    f"step {step:6d}  {elapsed / 3600:5.2f} h  loss {means['loss']:.4f}  IoU first "
+                    f"{means['iou_first']:.3f}"
+                    f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} min left",
+                    flush=True,
+                )
                 window = []
             if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
                 save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen)

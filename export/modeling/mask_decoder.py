@@ -50,9 +50,7 @@ class MaskDecoder(nn.Module):
             nn.ConvTranspose2d(dim // 4, dim // 8, kernel_size=2, stride=2),
             nn.GELU(),
         )
-        self.output_hypernetworks_mlps = nn.ModuleList(
-            MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens)
-        )
+        self.output_hypernetworks_mlps = nn.ModuleList(MLP(dim, dim, dim // 8, 3) for _ in range(self.num_mask_tokens))
         self.iou_prediction_head = MLP(dim, spec.iou_head_hidden_dim, self.num_mask_tokens, spec.iou_head_depth)
 
     def forward(
@@ -84,6 +82,6 @@ class MaskDecoder(nn.Module):
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )
         _, up_channels, up_height, up_width = upscaled.shape
-        masks = (hyper_in @ upscaled.reshape(batch, up_channels, up_height * up_width))
+        masks = hyper_in @ upscaled.reshape(batch, up_channels, up_height * up_width)
         masks = masks.reshape(batch, -1, up_height, up_width)
         return masks, self.iou_prediction_head(iou_token_out)

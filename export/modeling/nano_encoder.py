@@ -21,8 +21,15 @@ from sam_edge.export.specs import NanoSpec
 def conv_bn(in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """Conv (no bias) + BatchNorm; the pair folds into one conv at inference."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, stride, padding=(kernel - stride) // 2 if kernel > stride else 0,
-                  groups=groups, bias=False),
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding=(kernel - stride) // 2 if kernel > stride else 0,
+            groups=groups,
+            bias=False,
+        ),
         nn.BatchNorm2d(out_channels),
     )
 
@@ -73,10 +80,16 @@ class NanoEncoder(nn.Module):
         super().__init__()
         c4, c8, c16, c32 = spec.channels
         self.stem = conv_bn(3, c4, 4, stride=4)
-        self.stage8 = nn.Sequential(conv_bn(c4, c8, 2, stride=2), *(InvertedResidual(c8, spec.expansion) for _ in range(spec.depths[0])))
-        self.stage16 = nn.Sequential(conv_bn(c8, c16, 2, stride=2), *(InvertedResidual(c16, spec.expansion) for _ in range(spec.depths[1])))
+        self.stage8 = nn.Sequential(
+            conv_bn(c4, c8, 2, stride=2), *(InvertedResidual(c8, spec.expansion) for _ in range(spec.depths[0]))
+        )
+        self.stage16 = nn.Sequential(
+            conv_bn(c8, c16, 2, stride=2), *(InvertedResidual(c16, spec.expansion) for _ in range(spec.depths[1]))
+        )
         self.down32 = conv_bn(c16, c32, 2, stride=2)
-        self.attention = nn.ModuleList(GlobalAttentionBlock(c32, spec.num_heads, spec.mlp_ratio) for _ in range(spec.depths[2]))
+        self.attention = nn.ModuleList(
+            GlobalAttentionBlock(c32, spec.num_heads, spec.mlp_ratio) for _ in range(spec.depths[2])
+        )
         self.lateral16 = nn.Conv2d(c16, out_chans, 1)
         self.lateral32 = nn.Conv2d(c32, out_chans, 1)
         # BatchNorm, not SAM's LayerNorm2d: it folds into the convs, while a channel-axis LayerNorm

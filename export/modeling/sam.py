@@ -71,6 +71,4 @@ class Sam(nn.Module):
         """
         sparse = self.prompt_encoder.embed_points(point_coords, point_labels)
         dense = self.prompt_encoder.embed_mask(mask_input, has_mask_input)
-        return self.mask_decoder(
-            image_embeddings, self.prompt_encoder.dense_positional_encoding(), sparse, dense
-        )
+        return self.mask_decoder(image_embeddings, self.prompt_encoder.dense_positional_encoding(), sparse, dense)

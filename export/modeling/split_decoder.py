@@ -105,7 +105,9 @@ class DecoderPromptStage(nn.Module):
             keys_pe = keys + image_pe
             q = queries + prompt
             queries = block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
-            queries = block.norm2(queries + _tokens_to_image(block.cross_attn_token_to_image, queries + prompt, keys_pe, keys))
+            queries = block.norm2(
+                queries + _tokens_to_image(block.cross_attn_token_to_image, queries + prompt, keys_pe, keys)
+            )
             queries = block.norm3(queries + block.mlp(queries))
             attention = block.cross_attn_image_to_token
             token_keys, token_values = _token_keys_values(attention, queries, prompt)
@@ -187,10 +189,14 @@ def _upscale_and_project(decoder, keys: torch.Tensor, mask_tokens: torch.Tensor)
     side = math.isqrt(tokens)
     # ConvTranspose2d(kernel 2, stride 2) = per-pixel MatMul to (dy, dx, channel), channels last.
     # 2-D operands: a Gemm with the bias fused instead of a batched MatMul and a separate Add.
-    up = F.linear(keys.reshape(batch * tokens, -1), first.weight.permute(2, 3, 1, 0).flatten(0, 2), first.bias.repeat(4))
+    up = F.linear(
+        keys.reshape(batch * tokens, -1), first.weight.permute(2, 3, 1, 0).flatten(0, 2), first.bias.repeat(4)
+    )
     up = up.reshape(batch, tokens, 4, -1)  # [B, N, (dy, dx), C/4]
     up = F.gelu(F.layer_norm(up, (first.out_channels,), norm.weight, norm.bias, norm.eps))
-    up = F.linear(up.reshape(batch * tokens * 4, -1), second.weight.permute(2, 3, 1, 0).flatten(0, 2), second.bias.repeat(4))
+    up = F.linear(
+        up.reshape(batch * tokens * 4, -1), second.weight.permute(2, 3, 1, 0).flatten(0, 2), second.bias.repeat(4)
+    )
     up = F.gelu(up.reshape(batch, tokens * 16, -1))  # [B, N*16, C/8]
     hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1)
     masks = hyper @ up.transpose(1, 2)  # [B, K, N*16]: (mask; y, x, dy1, dx1, dy2, dx2)

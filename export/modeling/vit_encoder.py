@@ -111,8 +111,10 @@ class Attention(nn.Module):
         q, k, v = qkv.reshape(3, batch * self.num_heads, height * width, -1).unbind(0)
         step = self.head_chunk
         if step and step < q.shape[0]:
-            chunks = [self._attend(q[i : i + step], k[i : i + step], v[i : i + step], (height, width))
-                      for i in range(0, q.shape[0], step)]
+            chunks = [
+                self._attend(q[i : i + step], k[i : i + step], v[i : i + step], (height, width))
+                for i in range(0, q.shape[0], step)
+            ]
             out = torch.cat(chunks)
         else:
             out = self._attend(q, k, v, (height, width))

@@ -42,7 +42,9 @@ class ThreadCount(StoreOnce):
         super().__call__(parser, namespace, values, option_string)
 
 
-def add_model_option(parser, help_text: str = "exported model directory or bundled model name (default: the bundled model)") -> None:
+def add_model_option(
+    parser, help_text: str = "exported model directory or bundled model name (default: the bundled model)"
+) -> None:
     """``--model DIR`` of every command that runs a model (``parser`` may be a mutually exclusive group)."""
     parser.add_argument("--model", type=model_directory, metavar="DIR", help=help_text)
 
@@ -51,21 +53,30 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
     """``--backend``: the engines the runtime has (runtime.backends.BACKENDS)."""
     from sam_edge.runtime.backends import BACKENDS
 
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="inference engine (default: per part, the one the model directory recorded as faster)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="inference engine (default: per part, the one the model directory recorded as faster)",
+    )
 
 
 def add_max_pixels_option(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels N`` of every command that reads an image (the runtime's limit, checked from the header)."""
     from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS
 
-    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                        help="refuse images of more than N pixels, read from the file header before decoding "
-                             f"(default: {DEFAULT_MAX_PIXELS})")
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images of more than N pixels, read from the file header before decoding "
+        f"(default: {DEFAULT_MAX_PIXELS})",
+    )
 
 
-def add_threads_option(parser: argparse.ArgumentParser,
-                       help_text: str = "CPU threads (default: physical cores)") -> None:
+def add_threads_option(
+    parser: argparse.ArgumentParser, help_text: str = "CPU threads (default: physical cores)"
+) -> None:
     """The ``--threads N`` option every command that runs a model has."""
     parser.add_argument("--threads", type=positive_int, action=ThreadCount, metavar="N", help=help_text)
 

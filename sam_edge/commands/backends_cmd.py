@@ -15,13 +15,20 @@ from sam_edge.commands.argument_types import add_threads_option, model_directory
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "backends", help="time onnxruntime and OpenVINO here and record the faster one per part",
+        "backends",
+        help="time onnxruntime and OpenVINO here and record the faster one per part",
         description="Time encode and 1-point predict with each engine the model directory has graphs for, "
-                    "print the medians and write <model>.backends.json (atomically) for the runtime to follow.")
-    parser.add_argument("model_dir", type=model_directory, nargs="?",
-                        help="exported model directory (default: the bundled model)")
-    parser.add_argument("--rounds", type=positive_int, default=3,
-                        help="timed encoder runs per engine (predict: max(rounds, 10)); default 3")
+        "print the medians and write <model>.backends.json (atomically) for the runtime to follow.",
+    )
+    parser.add_argument(
+        "model_dir", type=model_directory, nargs="?", help="exported model directory (default: the bundled model)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=3,
+        help="timed encoder runs per engine (predict: max(rounds, 10)); default 3",
+    )
     add_threads_option(parser, "intra-op threads (default: physical cores or $SAM_EDGE_THREADS)")
     parser.add_argument("--dry-run", action="store_true", help="measure and print, write nothing")
     parser.set_defaults(run=run)
@@ -30,22 +37,29 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from sam_edge.bench.engine_choice import measure_backends
     from sam_edge.runtime.backend_choice import engines_with_fp32_encoder, write_backend_choice
-    from sam_edge.runtime.graph_file import GraphFile
     from sam_edge.runtime.default_model import resolve_model_dir
     from sam_edge.runtime.errors import ModelFileError
+    from sam_edge.runtime.graph_file import GraphFile
     from sam_edge.runtime.model_dir import find_model_files
 
     model_dir = resolve_model_dir(args.model_dir)
     files = find_model_files(model_dir, precision="fp32")  # raises a clear error for a missing or empty directory
     engines = engines_with_fp32_encoder(model_dir)
     if len(engines) < 2:
-        raise ModelFileError(f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
-                             "(export with `sam-edge export --format both`)")
+        raise ModelFileError(
+            f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
+            "(export with `sam-edge export --format both`)"
+        )
     if not args.dry_run and not os.access(model_dir, os.W_OK):  # say so before minutes of timing
-        raise ModelFileError(f"{model_dir} is not writable; copy the model directory somewhere writable or use --dry-run")
+        raise ModelFileError(
+            f"{model_dir} is not writable; copy the model directory somewhere writable or use --dry-run"
+        )
     print(f"timing {model_dir} with {args.rounds} encoder rounds per engine", flush=True)
     choice = measure_backends(model_dir, rounds=args.rounds, threads=args.threads, progress=print)
-    for part, label, times in (("encoder", "encoder", choice.encoder_ms), ("decoder", "1-point predict", choice.decoder_ms)):
+    for part, label, times in (
+        ("encoder", "encoder", choice.encoder_ms),
+        ("decoder", "1-point predict", choice.decoder_ms),
+    ):
         measured = ", ".join(f"{backend} {ms:.1f} ms" for backend, ms in sorted(times.items()))
         print(f"{label}: {measured} -> {choice.preferred(part)}")
     if args.dry_run:
@@ -54,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = write_backend_choice(choice, model_dir, GraphFile.parse(files.encoder).model)
     except OSError as error:
-        raise ModelFileError(f"cannot write the record into {model_dir} ({error.strerror}); "
-                             "copy the model directory somewhere writable or use --dry-run") from None
+        raise ModelFileError(
+            f"cannot write the record into {model_dir} ({error.strerror}); "
+            "copy the model directory somewhere writable or use --dry-run"
+        ) from None
     print(f"wrote {path}")
     return 0

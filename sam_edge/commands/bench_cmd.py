@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+
 from sam_edge.commands.argument_types import add_backend_option, add_model_option, add_threads_option
 
 
@@ -59,41 +60,71 @@ def parse_models(text: str) -> tuple[str, ...]:
     return parse_random_models(text)
 
 
-
-
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "bench", help="latency benchmark with targets (exit 1 when one is missed)",
+        "bench",
+        help="latency benchmark with targets (exit 1 when one is missed)",
         description="Time the encoder, predict (1 point, 1 box, 5 points, box + point, mask input), 16 boxes batched, "
-                    "an interactive hover session, post-processing and time to first mask; compare with PyTorch eager and "
-                    "the official ONNX decoder in the same run; check p95 of 1-point predict <= --target-ms and the "
-                    "encoder budget. Writes bench.json, bench.md and bench.png with --out.")
+        "an interactive hover session, post-processing and time to first mask; compare with PyTorch eager and "
+        "the official ONNX decoder in the same run; check p95 of 1-point predict <= --target-ms and the "
+        "encoder budget. Writes bench.json, bench.md and bench.png with --out.",
+    )
     source = parser.add_mutually_exclusive_group()
     add_model_option(source)
-    source.add_argument("--random", type=_argument_type(parse_models), metavar="TYPES",
-                        help="comma-separated model types exported with random weights into a cache, e.g. vit_t,vit_b")
+    source.add_argument(
+        "--random",
+        type=_argument_type(parse_models),
+        metavar="TYPES",
+        help="comma-separated model types exported with random weights into a cache, e.g. vit_t,vit_b",
+    )
     add_backend_option(parser)
     parser.add_argument("--quick", action="store_true", help="few rounds: proves the suite works, does not judge speed")
-    parser.add_argument("--target-ms", type=_argument_type(parse_target), default=50.0, metavar="MS",
-                        help="p95 limit of 1-point predict (default 50)")
-    parser.add_argument("--encoder-budget-ms", type=_argument_type(parse_budget), metavar="MS",
-                        help="encoder median limit: one number, or per model like vit_t=900,vit_b=9000 "
-                             "(default: vit_b 10000, vit_t 1000, nano 150; other models not gated)")
-    parser.add_argument("--scenarios", type=_argument_type(parse_scenarios), metavar="NAMES", help="comma-separated subset (default: all)")
+    parser.add_argument(
+        "--target-ms",
+        type=_argument_type(parse_target),
+        default=50.0,
+        metavar="MS",
+        help="p95 limit of 1-point predict (default 50)",
+    )
+    parser.add_argument(
+        "--encoder-budget-ms",
+        type=_argument_type(parse_budget),
+        metavar="MS",
+        help="encoder median limit: one number, or per model like vit_t=900,vit_b=9000 "
+        "(default: vit_b 10000, vit_t 1000, nano 150; other models not gated)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=_argument_type(parse_scenarios),
+        metavar="NAMES",
+        help="comma-separated subset (default: all)",
+    )
     parser.add_argument("--checkpoint", type=Path, metavar="FILE", help="weights of --model for the PyTorch reference")
     add_threads_option(parser, "CPU threads for everything (default: physical cores)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write bench.json, bench.md and bench.png here")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the encoder and the per-prompt decoder graph per operator type "
-                             "(onnxruntime; printed, and written to profile.md with --out)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the encoder and the per-prompt decoder graph per operator type "
+        "(onnxruntime; printed, and written to profile.md with --out)",
+    )
     parser.set_defaults(run=run)
 
 
 def command_line(args: argparse.Namespace) -> str:
     """The command as it could be typed again (recorded in bench.md)."""
     words = ["sam-edge", "bench"]
-    for option in ("model", "random", "backend", "target_ms", "encoder_budget_ms", "scenarios", "checkpoint", "threads", "out"):
+    for option in (
+        "model",
+        "random",
+        "backend",
+        "target_ms",
+        "encoder_budget_ms",
+        "scenarios",
+        "checkpoint",
+        "threads",
+        "out",
+    ):
         value = getattr(args, option)
         if value is not None:
             if isinstance(value, (tuple, list)):
@@ -111,9 +142,15 @@ def run(args: argparse.Namespace) -> int:
     from sam_edge.runtime.atomic_write import check_output_dir
     from sam_edge.runtime.default_model import resolve_model_dir
 
-    settings = BenchSettings(backend=args.backend, threads=args.threads, quick=args.quick, target_ms=args.target_ms,
-                             encoder_budget_ms=args.encoder_budget_ms, scenarios=args.scenarios,
-                             checkpoint=str(args.checkpoint) if args.checkpoint else None)
+    settings = BenchSettings(
+        backend=args.backend,
+        threads=args.threads,
+        quick=args.quick,
+        target_ms=args.target_ms,
+        encoder_budget_ms=args.encoder_budget_ms,
+        scenarios=args.scenarios,
+        checkpoint=str(args.checkpoint) if args.checkpoint else None,
+    )
     if args.out is not None:
         check_output_dir(args.out)  # fail before minutes of work, not after
     if args.random:

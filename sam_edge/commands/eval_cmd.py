@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from sam_edge.commands.argument_types import add_backend_option, add_model_option, add_threads_option, positive_int
 
-PROMPT_KINDS = ("point", "box", "clicks")  # == sam_edge.bench.accuracy.PROMPT_KINDS (kept here so --help imports nothing)
+PROMPT_KINDS = (
+    "point",
+    "box",
+    "clicks",
+)  # == sam_edge.bench.accuracy.PROMPT_KINDS (kept here so --help imports nothing)
 
 
 def parse_prompts(text: str) -> tuple[str, ...]:
@@ -20,19 +25,31 @@ def parse_prompts(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in PROMPT_KINDS if kind in kinds)
 
 
-
-
-
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "eval", help="score a model on the held-out benchmark (mIoU)",
+        "eval",
+        help="score a model on the held-out benchmark (mIoU)",
         description="mIoU on the held-out benchmark (300 generated scenes): 1 point (top-scored and best of 3), "
-                    "1 box, and 1 point + N correction clicks. See sam_edge.bench.accuracy for the protocol.")
+        "1 box, and 1 point + N correction clicks. See sam_edge.bench.accuracy for the protocol.",
+    )
     add_model_option(parser)
-    parser.add_argument("--prompts", type=parse_prompts, default=PROMPT_KINDS, metavar="KINDS",
-                        help=f"comma-separated subset of {','.join(PROMPT_KINDS)} (default: all)")
-    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images (default: all 300)")
-    parser.add_argument("--clicks", type=positive_int, default=4, metavar="N", help="correction clicks after the first point (default: 4)")
+    parser.add_argument(
+        "--prompts",
+        type=parse_prompts,
+        default=PROMPT_KINDS,
+        metavar="KINDS",
+        help=f"comma-separated subset of {','.join(PROMPT_KINDS)} (default: all)",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, metavar="N", help="evaluate only the first N images (default: all 300)"
+    )
+    parser.add_argument(
+        "--clicks",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="correction clicks after the first point (default: 4)",
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="write report.json, report.md and examples.png here")
     add_backend_option(parser)
     add_threads_option(parser)
@@ -49,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(prompts=args.prompts, limit=args.limit, clicks=args.clicks)
     if args.out is not None:
         check_output_dir(args.out)  # fail before minutes of work, not after
-    predictor = SamPredictor(resolve_model_dir(args.model), backend=args.backend, threads=args.threads,
-                             cache_size=0)  # each benchmark image is encoded once
+    predictor = SamPredictor(
+        resolve_model_dir(args.model), backend=args.backend, threads=args.threads, cache_size=0
+    )  # each benchmark image is encoded once
     model_id = predictor.metadata.model_id
     print(f"evaluating {model_id} ({predictor.decoder.path.parent}) on the held-out benchmark", file=sys.stderr)
     report = evaluate(predictor, settings, model_id, progress=print_progress)
@@ -68,4 +86,8 @@ def print_progress(report, total: int) -> None:
     shown += [name for name in miou if name.startswith("clicks_")][-1:]
     numbers = "  ".join(f"{name} {miou[name]:.3f}" for name in shown)
     seconds = sum(report.timings["total_s"]) / max(1, report.images)
-    print(f"[{report.images}/{total}] {report.instances} instances, {seconds:.2f} s/image  {numbers}", file=sys.stderr, flush=True)
+    print(
+        f"[{report.images}/{total}] {report.instances} instances, {seconds:.2f} s/image  {numbers}",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -27,21 +27,38 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, metavar="FILE", help="official-format state dict (.pth/.pt)")
-    source.add_argument("--random", choices=list(OFFICIAL_SPECS), metavar="MODEL_TYPE",
-                        help=f"official architecture with seeded random weights: {', '.join(OFFICIAL_SPECS)}")
-    parser.add_argument("--model-type", choices=list(OFFICIAL_SPECS),
-                        help="variant of --checkpoint (default: detected from its keys and shapes)")
+    source.add_argument(
+        "--random",
+        choices=list(OFFICIAL_SPECS),
+        metavar="MODEL_TYPE",
+        help=f"official architecture with seeded random weights: {', '.join(OFFICIAL_SPECS)}",
+    )
+    parser.add_argument(
+        "--model-type",
+        choices=list(OFFICIAL_SPECS),
+        help="variant of --checkpoint (default: detected from its keys and shapes)",
+    )
     parser.add_argument("--seed", type=int, help="seed of --random weights (default 0)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created if needed)")
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="graph format (default onnx)")
-    parser.add_argument("--decoder", choices=DECODER_LAYOUTS, default="both",
-                        help="decoder graphs: 'full' (one graph, SAM's interface), 'split' (image stage + "
-                             "prompt stage, the runtime's fast path) or 'both' (default)")
-    parser.add_argument("--official-decoder", action="store_true",
-                        help="also write the decoder with SAM's own ONNX interface (masks upsampled to orig_im_size)")
-    parser.add_argument("--no-backend-timing", action="store_true",
-                        help="with --format both, skip timing both engines (otherwise written to <model>.backends.json, "
-                             "from which the runtime picks the faster engine per part)")
+    parser.add_argument(
+        "--decoder",
+        choices=DECODER_LAYOUTS,
+        default="both",
+        help="decoder graphs: 'full' (one graph, SAM's interface), 'split' (image stage + "
+        "prompt stage, the runtime's fast path) or 'both' (default)",
+    )
+    parser.add_argument(
+        "--official-decoder",
+        action="store_true",
+        help="also write the decoder with SAM's own ONNX interface (masks upsampled to orig_im_size)",
+    )
+    parser.add_argument(
+        "--no-backend-timing",
+        action="store_true",
+        help="with --format both, skip timing both engines (otherwise written to <model>.backends.json, "
+        "from which the runtime picks the faster engine per part)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -55,8 +72,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = api.load_model(model_type=args.random, random_seed=args.seed)
     api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
-    reports = api.export_model(model, args.out, args.format, args.official_decoder, decoder=args.decoder,
-                               time_backends=not args.no_backend_timing)
+    reports = api.export_model(
+        model,
+        args.out,
+        args.format,
+        args.official_decoder,
+        decoder=args.decoder,
+        time_backends=not args.no_backend_timing,
+    )
     print_summary(args.out, reports)
     return 0
 

@@ -9,19 +9,26 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="show what an exported model is", description="Print the sam_edge metadata of every graph in MODEL_DIR.")
+    parser = subparsers.add_parser(
+        "info",
+        help="show what an exported model is",
+        description="Print the sam_edge metadata of every graph in MODEL_DIR.",
+    )
     parser.add_argument("model_dir", type=Path, nargs="?", help="exported model directory (default: the bundled model)")
     parser.add_argument("--json", action="store_true", help="print the raw records as JSON")
-    parser.add_argument("--no-compile", action="store_true",
-                        help="do not compile the graphs to read the precision they execute in (faster for vit_h)")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="do not compile the graphs to read the precision they execute in (faster for vit_h)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sam_edge.runtime.default_model import resolve_model_dir
-    from sam_edge.runtime.errors import ModelFileError
     from sam_edge.runtime.backends import read_graph_metadata
     from sam_edge.runtime.cpu import cpu_model, isa_summary
+    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.errors import ModelFileError
 
     model_dir = resolve_model_dir(args.model_dir)
     if not model_dir.is_dir():
@@ -32,8 +39,15 @@ def run(args: argparse.Namespace) -> int:
     records = {graph.name: read_graph_metadata(graph) for graph in graphs}
     executes = {} if args.no_compile else {graph.name: _executed_precision(graph) for graph in graphs}
     if args.json:
-        print(json.dumps({name: json.loads(meta.to_json()) | ({"executes": executes[name]} if executes else {})
-                          for name, meta in records.items()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    name: json.loads(meta.to_json()) | ({"executes": executes[name]} if executes else {})
+                    for name, meta in records.items()
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"CPU {cpu_model()}: {isa_summary()}")
     for name, meta in records.items():
@@ -41,16 +55,25 @@ def run(args: argparse.Namespace) -> int:
         weights = graph.with_suffix(".bin") if graph.suffix == ".xml" else graph.with_name(name + ".data")
         size_mb = sum(f.stat().st_size for f in (graph, weights) if f.exists()) / 1e6
         print(f"{name}  ({size_mb:.1f} MB)")
-        print(f"  model {meta.model_type}  id {meta.model_id}  part {meta.part}  precision {meta.precision}  recipe {meta.recipe}")
+        print(
+            f"  model {meta.model_type}  id {meta.model_id}  part {meta.part}  precision {meta.precision}  recipe "
+            f"{meta.recipe}"
+        )
         if executes:
             print(f"  executes on this CPU: {executes[name]}")
-        print(f"  image_size {meta.image_size}  embedding {list(meta.embedding_shape)}  normalization in graph: {meta.normalization_in_graph}")
-        print(f"  opset {meta.opset}  exporter {meta.exporter}  checkpoint sha256 {meta.checkpoint_sha256 or '(random weights)'}")
+        print(
+            f"  image_size {meta.image_size}  embedding {list(meta.embedding_shape)}  normalization in graph: "
+            f"{meta.normalization_in_graph}"
+        )
+        print(
+            f"  opset {meta.opset}  exporter {meta.exporter}  checkpoint sha256 "
+            f"{meta.checkpoint_sha256 or '(random weights)'}"
+        )
     return 0
 
 
 def _executed_precision(graph: Path) -> str:
-    """"<engine> <precision>" of ``graph`` as the runtime would run it here, e.g. "openvino f32"."""
+    """ "<engine> <precision>" of ``graph`` as the runtime would run it here, e.g. "openvino f32"."""
     from sam_edge.runtime.backends import open_backend
 
     backend = open_backend(graph, threads=1)

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sam_edge.commands.argument_types import add_backend_option, add_max_pixels_option, add_model_option, add_threads_option
+from sam_edge.commands.argument_types import (
+    add_backend_option,
+    add_max_pixels_option,
+    add_model_option,
+    add_threads_option,
+)
 from sam_edge.runtime.errors import InvalidInputError, OutputPathError
 
 
@@ -21,7 +26,9 @@ def parse_point(text: str) -> tuple[float, float, int]:
     except ValueError:
         values = []
     if len(values) not in (2, 3) or (len(values) == 3 and values[2] not in (0, 1)):
-        raise argparse.ArgumentTypeError(f"expected X,Y or X,Y,LABEL with LABEL 1 (foreground) or 0 (background); got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y or X,Y,LABEL with LABEL 1 (foreground) or 0 (background); got {text!r}"
+        )
     return values[0], values[1], int(values[2]) if len(values) == 3 else 1
 
 
@@ -37,21 +44,36 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser("segment", help="segment an image from point / box prompts",
-                                   description="Segment IMAGE from point and box prompts (original image pixels).")
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment an image from point / box prompts",
+        description="Segment IMAGE from point and box prompts (original image pixels).",
+    )
     parser.add_argument("image", help="image file (PNG, JPEG, ...)")
     add_model_option(parser)
-    parser.add_argument("--point", action="append", type=parse_point, default=[], metavar="X,Y[,LABEL]",
-                        help="a click; LABEL 1 = foreground (default), 0 = background; repeatable "
-                             "(negative coordinates, --point -5,100 or --point=-5,100, are refused as outside the image)")
+    parser.add_argument(
+        "--point",
+        action="append",
+        type=parse_point,
+        default=[],
+        metavar="X,Y[,LABEL]",
+        help="a click; LABEL 1 = foreground (default), 0 = background; repeatable "
+        "(negative coordinates, --point -5,100 or --point=-5,100, are refused as outside the image)",
+    )
     parser.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="a box prompt")
     parser.add_argument("--multimask", action="store_true", help="return 3 candidate masks instead of 1")
     parser.add_argument("--out", type=Path, metavar="MASK.png", help="write the best mask as a 0/255 PNG")
-    parser.add_argument("--overlay", type=Path, metavar="OVERLAY.png", help="write the image with the best mask and prompts drawn")
-    parser.add_argument("--json", type=Path, metavar="RESULT.json", help="write scores, boxes, areas and COCO RLE of every mask")
+    parser.add_argument(
+        "--overlay", type=Path, metavar="OVERLAY.png", help="write the image with the best mask and prompts drawn"
+    )
+    parser.add_argument(
+        "--json", type=Path, metavar="RESULT.json", help="write scores, boxes, areas and COCO RLE of every mask"
+    )
     embedding = parser.add_mutually_exclusive_group()
     embedding.add_argument("--save-embedding", type=Path, metavar="E.npz", help="also save the image embedding")
-    embedding.add_argument("--embedding", type=Path, metavar="E.npz", help="use a saved embedding instead of running the encoder")
+    embedding.add_argument(
+        "--embedding", type=Path, metavar="E.npz", help="use a saved embedding instead of running the encoder"
+    )
     add_backend_option(parser)
     add_threads_option(parser)
     add_max_pixels_option(parser)
@@ -71,13 +93,16 @@ def run(args: argparse.Namespace) -> int:
     rgb = read_image(args.image, max_pixels)
     check_prompts_inside(args, rgb.shape[:2])  # before seconds of model loading and encoding
     model_dir = resolve_model_dir(args.model)
-    predictor = SamPredictor(model_dir, backend=args.backend, threads=args.threads, max_pixels=max_pixels,
-                             cache_size=0)  # one image per process: caching would only hold memory
+    predictor = SamPredictor(
+        model_dir, backend=args.backend, threads=args.threads, max_pixels=max_pixels, cache_size=0
+    )  # one image per process: caching would only hold memory
     started = time.perf_counter()
     if args.embedding:
         embedding = ImageEmbedding.load(args.embedding)
         if embedding.original_size != rgb.shape[:2]:
-            raise InvalidInputError(f"{args.embedding} was computed for a {embedding.original_size} image; {args.image} is {rgb.shape[:2]}")
+            raise InvalidInputError(
+                f"{args.embedding} was computed for a {embedding.original_size} image; {args.image} is {rgb.shape[:2]}"
+            )
         predictor.set_image_embedding(embedding)
         source = f"loaded {args.embedding}"
     else:
@@ -91,14 +116,31 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = predictor.predict(coords, labels, args.box, multimask_output=args.multimask)
     decoder_ms = (time.perf_counter() - started) * 1e3
-    print(f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), {_engines(predictor)}, {predictor.decoder.layout} decoder")
-    print(f"image {rgb.shape[1]}x{rgb.shape[0]}: {source} {encoder_ms:.0f} ms, decoder + post-processing {decoder_ms:.1f} ms")
+    print(
+        f"model {predictor.metadata.model_id} ({predictor.decoder.path.parent}), {_engines(predictor)}, "
+        f"{predictor.decoder.layout} decoder"
+    )
+    print(
+        f"image {rgb.shape[1]}x{rgb.shape[0]}: {source} {encoder_ms:.0f} ms, decoder + post-processing "
+        f"{decoder_ms:.1f} ms"
+    )
     best = int(np.argmax(result.scores))
     for index, (score, stability) in enumerate(zip(result.scores, result.stability_scores)):
         marker = " (best)" if index == best else ""
-        print(f"  mask {index}: score {score:.3f}, stability {stability:.3f}, area {int(result.masks[index].sum())} px{marker}")
-    write_outputs(args, rgb, result, best, coords, labels, {"encoder_ms": encoder_ms, "decoder_ms": decoder_ms},
-                  predictor.metadata.model_id)
+        print(
+            f"  mask {index}: score {score:.3f}, stability {stability:.3f}, area {int(result.masks[index].sum())} "
+            f"px{marker}"
+        )
+    write_outputs(
+        args,
+        rgb,
+        result,
+        best,
+        coords,
+        labels,
+        {"encoder_ms": encoder_ms, "decoder_ms": decoder_ms},
+        predictor.metadata.model_id,
+    )
     return 0
 
 

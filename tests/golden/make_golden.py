@@ -30,9 +30,15 @@ STRIDE = 4
 CONFIGS = {
     # name: (encoder kind, encoder kwargs)
     "vit_small": ("vit", dict(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,))),
-    "tiny_vit_small": ("tiny_vit", dict(embed_dims=[32, 64, 80, 320], depths=[1, 1, 2, 1], num_heads=[1, 2, 5, 10], window_sizes=[7, 7, 14, 7])),
+    "tiny_vit_small": (
+        "tiny_vit",
+        dict(embed_dims=[32, 64, 80, 320], depths=[1, 1, 2, 1], num_heads=[1, 2, 5, 10], window_sizes=[7, 7, 14, 7]),
+    ),
     "vit_b": ("vit", dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11))),
-    "vit_t": ("tiny_vit", dict(embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2], num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7])),
+    "vit_t": (
+        "tiny_vit",
+        dict(embed_dims=[64, 128, 160, 320], depths=[2, 2, 6, 2], num_heads=[2, 4, 5, 10], window_sizes=[7, 7, 14, 7]),
+    ),
 }
 SMALL, FULL = ("vit_small", "tiny_vit_small"), ("vit_b", "vit_t")
 
@@ -51,20 +57,44 @@ def build_official(kind: str, encoder_kwargs: dict):
 
     if kind == "vit":
         encoder = ImageEncoderViT(
-            img_size=1024, patch_size=16, mlp_ratio=4, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            qkv_bias=True, use_rel_pos=True, window_size=14, out_chans=256, **encoder_kwargs,
+            img_size=1024,
+            patch_size=16,
+            mlp_ratio=4,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            qkv_bias=True,
+            use_rel_pos=True,
+            window_size=14,
+            out_chans=256,
+            **encoder_kwargs,
         )
     else:
         from mobile_sam.modeling.tiny_vit_sam import TinyViT
 
-        encoder = TinyViT(img_size=1024, in_chans=3, num_classes=1000, mlp_ratio=4.0, drop_rate=0.0,
-                          drop_path_rate=0.0, mbconv_expand_ratio=4.0, local_conv_size=3, **encoder_kwargs)
+        encoder = TinyViT(
+            img_size=1024,
+            in_chans=3,
+            num_classes=1000,
+            mlp_ratio=4.0,
+            drop_rate=0.0,
+            drop_path_rate=0.0,
+            mbconv_expand_ratio=4.0,
+            local_conv_size=3,
+            **encoder_kwargs,
+        )
     return Sam(
         image_encoder=encoder,
-        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024), mask_in_chans=16),
-        mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-                                 transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256),
-        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375],
+        prompt_encoder=PromptEncoder(
+            embed_dim=256, image_embedding_size=(64, 64), input_image_size=(1024, 1024), mask_in_chans=16
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+            transformer_dim=256,
+            iou_head_depth=3,
+            iou_head_hidden_dim=256,
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
     ).eval()
 
 
@@ -110,8 +140,11 @@ def run_cases(predictor, image: np.ndarray, prefix: str, record: dict) -> None:
             mask_input = previous_logits
             record[f"{prefix}/{case['name']}/mask_input"] = mask_input
         masks, scores, logits = predictor.predict(
-            point_coords=case["coords"], point_labels=case["labels"], box=case["box"],
-            mask_input=mask_input, multimask_output=case["multimask"],
+            point_coords=case["coords"],
+            point_labels=case["labels"],
+            box=case["box"],
+            mask_input=mask_input,
+            multimask_output=case["multimask"],
         )
         if case["name"] == "one_point_multi":
             previous_logits = logits[np.argmax(scores)][None]

@@ -49,12 +49,19 @@ def build_tiny_sam(image_size: int = 128) -> Sam:
     embed = 8
     return Sam(
         image_encoder=ImageEncoderViT(
-            img_size=image_size, patch_size=16, embed_dim=16, depth=1, num_heads=1,
-            out_chans=embed, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            img_size=image_size,
+            patch_size=16,
+            embed_dim=16,
+            depth=1,
+            num_heads=1,
+            out_chans=embed,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
         ),
         prompt_encoder=PromptEncoder(
-            embed_dim=embed, image_embedding_size=(image_size // 16, image_size // 16),
-            input_image_size=(image_size, image_size), mask_in_chans=4,
+            embed_dim=embed,
+            image_embedding_size=(image_size // 16, image_size // 16),
+            input_image_size=(image_size, image_size),
+            mask_in_chans=4,
         ),
         mask_decoder=MaskDecoder(
             transformer_dim=embed,
@@ -90,9 +97,7 @@ def record_image(out: dict, i: int, rng: np.random.Generator, sam: Sam) -> None:
     out[f"pre128_sha_{i}"] = np.array(sha256(pre))
     out[f"pre128_sum_{i}"] = np.array(pre.astype(np.float64).sum())
     # Points on the border, the corners and inside (fractional), boxes in XYXY.
-    points = np.concatenate(
-        [np.array([[0.0, 0.0], [w, h], [w - 1, h - 1]]), rng.uniform(0, 1, (2, 2)) * [w, h]]
-    )
+    points = np.concatenate([np.array([[0.0, 0.0], [w, h], [w - 1, h - 1]]), rng.uniform(0, 1, (2, 2)) * [w, h]])
     boxes = np.sort(rng.uniform(0, 1, (3, 2, 2)) * [w, h], axis=1).reshape(3, 4)
     out[f"points_{i}"], out[f"boxes_{i}"] = points, boxes
     for name, tr in (("128", t128), ("1024", t1024)):
