@@ -122,7 +122,11 @@ class ImageEmbedding:
 
 
 def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the .npz at ``path`` (no pickles); anything else is one InvalidInputError."""
+    """Every array of the .npz at ``path`` (no pickles); anything else is one InvalidInputError.
+
+    An archive member that is not an .npy file comes back from numpy as raw bytes: it is left out,
+    so a field stored that way is reported missing.
+    """
     try:
         data = np.load(path, allow_pickle=False)  # an .npz is opened lazily: no member is read yet
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -131,7 +135,8 @@ def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:
             too_large = [info.filename for info in data.zip.infolist() if info.file_size > _MAX_FIELD_BYTES]
             if too_large:
                 raise ValueError(f"{too_large[0]} unpacks to more than {_MAX_FIELD_BYTES >> 20} MiB")
-            return {key: data[key] for key in data.files}
+            fields = {key: data[key] for key in data.files}
+            return {key: value for key, value in fields.items() if isinstance(value, np.ndarray)}
     except _UNREADABLE as error:
         raise InvalidInputError(f"{path} is not a sam-edge embedding .npz ({_unreadable_reason(error)})") from None
 

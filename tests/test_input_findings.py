@@ -182,3 +182,20 @@ def test_embedding_holding_pickles_gets_no_advice_to_load_them(tmp_path):
         str(caught.value)
         == f"{path} is not a sam-edge embedding .npz (it holds pickled Python objects, which are never loaded)"
     )
+
+
+def test_embedding_field_stored_as_a_raw_archive_member_is_missing(tmp_path):
+    path = saved(tmp_path)
+    with zipfile.ZipFile(path, "a") as archive:  # numpy returns a member without .npy as bytes
+        archive.writestr("model_type", b"nano")
+    with zipfile.ZipFile(path) as archive:
+        kept = [info for info in archive.infolist() if info.filename != "model_type.npy"]
+        members = {info.filename: archive.read(info) for info in kept}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(InvalidInputError) as caught:
+        ImageEmbedding.load(path)
+    assert str(caught.value) == (
+        f"{path} lacks model_type; expected a file written by save_embedding / --save-embedding"
+    )

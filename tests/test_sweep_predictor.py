@@ -49,7 +49,7 @@ def tiny_model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def predictor(tiny_model_dir):
     """A predictor with a 30x40 image set; the properties only read it."""
-    predictor = SamPredictor(tiny_model_dir, threads=2, cache_size=0)
+    predictor = SamPredictor(tiny_model_dir, threads=1, cache_size=0)
     predictor.set_image(np.random.default_rng(0).integers(0, 256, IMAGE_HW + (3,), dtype=np.uint8))
     return predictor
 
@@ -57,7 +57,7 @@ def predictor(tiny_model_dir):
 @pytest.fixture(scope="module")
 def spare_predictor(tiny_model_dir):
     """A second predictor whose image the properties may change."""
-    return SamPredictor(tiny_model_dir, threads=2, cache_size=0)
+    return SamPredictor(tiny_model_dir, threads=1, cache_size=0)
 
 
 def check_prediction(result, lead: tuple[int, ...], kwargs: dict, frame_hw: tuple[int, int]) -> None:
