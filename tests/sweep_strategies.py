@@ -223,7 +223,7 @@ def prompts(draw, size_hw: tuple[int, int], batched: bool) -> dict:
 
     Points and labels come as a well-formed pair (3 in 5), both None, or either one anything.
     """
-    batch = (draw(st.integers(1, 3)),) if batched else ()
+    batch = (draw(st.integers(1, 2)),) if batched else ()
     points = batch + (draw(st.integers(1, 4)),)
     any_or = {"none": st.none(), "garbage": ANYTHING}
     pair = pick(
