@@ -32,5 +32,10 @@ def median_seconds(call: Callable[[], object], rounds: int, warmup: int = DEFAUL
     return statistics.median(time_calls(call, rounds, warmup))
 
 
+def best_seconds(call: Callable[[], object], rounds: int, warmup: int = DEFAULT_WARMUP) -> float:
+    """The fastest of ``rounds`` calls: what the machine can attain, for peaks (medians are for scenarios)."""
+    return min(time_calls(call, rounds, warmup))
+
+
 def median_ms(call: Callable[[], object], rounds: int, warmup: int = DEFAULT_WARMUP) -> float:
     return median_seconds(call, rounds, warmup) * 1e3

@@ -24,13 +24,18 @@ BLOCK_LINES = 32
 
 @dataclass(frozen=True)
 class _Block:
-    """Output lines [start, stop) read input lines [first, last) with weights [stop - start, last - first]."""
+    """Output lines [start, stop) read input lines [first, last) with weights [stop - start, last - first].
+
+    ``transposed`` is the same weights as a contiguous [last - first, stop - start] array: the column
+    pass multiplies from the right, and a transposed view there made the whole upscale ~2x slower.
+    """
 
     start: int
     stop: int
     first: int
     last: int
     weights: np.ndarray
+    transposed: np.ndarray
 
 
 def _blocks(matrix: np.ndarray, lines: int = BLOCK_LINES) -> list[_Block]:
@@ -40,7 +45,8 @@ def _blocks(matrix: np.ndarray, lines: int = BLOCK_LINES) -> list[_Block]:
         rows = matrix[start : start + lines]
         used = np.flatnonzero(rows.any(axis=0))
         first, last = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
-        blocks.append(_Block(start, start + rows.shape[0], first, last, np.ascontiguousarray(rows[:, first:last])))
+        weights = np.ascontiguousarray(rows[:, first:last])
+        blocks.append(_Block(start, start + rows.shape[0], first, last, weights, np.ascontiguousarray(weights.T)))
     return blocks
 
 
@@ -186,7 +192,7 @@ class MaskUpscaler:
         for block in col_blocks:
             np.matmul(
                 rows[:, block.first - origin[1] : block.last - origin[1]],
-                block.weights.T,
+                block.transposed,
                 out=across[:, block.start - left : block.stop - left],
             )
         top = row_blocks[0].start
@@ -214,6 +220,6 @@ class MaskUpscaler:
         across = np.empty(low_res.shape[:-2] + (size, self.output_size[1]), dtype=np.float32)
         for block in self._col_blocks:
             np.matmul(
-                low_res[..., block.first : block.last], block.weights.T, out=across[..., block.start : block.stop]
+                low_res[..., block.first : block.last], block.transposed, out=across[..., block.start : block.stop]
             )
         return across

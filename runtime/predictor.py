@@ -27,6 +27,7 @@ from sam_edge.runtime.prompts import build_decoder_feeds
 from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
 
 IMAGE_FORMATS = ("RGB", "BGR")
+MAX_UPSCALERS = 8  # mask sizes whose resampling maps a predictor keeps for its current image
 
 
 class SamPredictor:
@@ -263,13 +264,16 @@ class SamPredictor:
         return scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
 
     def mask_upscaler(self, mask_size: tuple[int, int] | None = None) -> MaskUpscaler:
-        """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once."""
+        """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once.
+
+        The last MAX_UPSCALERS sizes are kept (a display size changes rarely; a caller cycling through
+        sizes must not grow the predictor without bound).
+        """
         embedding = self._require_image()
-        try:
-            key = None if mask_size is None else tuple(int(side) for side in mask_size)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"mask_size must be (height, width) in pixels; got {mask_size!r}") from None
+        key = None if mask_size is None else _mask_size_key(mask_size)
         if key not in self._upscalers:
+            if len(self._upscalers) >= MAX_UPSCALERS:
+                self._upscalers.pop(next(iter(self._upscalers)))
             self._upscalers[key] = MaskUpscaler(
                 embedding.original_size, embedding.input_size, self.metadata.image_size, output_size=key
             )
@@ -300,20 +304,44 @@ class SamPredictor:
         return self._embedding
 
 
+def _mask_size_key(mask_size) -> tuple[int, int]:
+    """``mask_size`` as (height, width) ints; a one-line InvalidInputError for anything else."""
+    try:
+        key = tuple(int(side) for side in np.asarray(mask_size, dtype=object).reshape(-1))
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+        key = ()
+    if len(key) != 2:
+        shown = " ".join(repr(np.asarray(mask_size, dtype=object).tolist()).split())[:80]
+        raise InvalidInputError(f"mask_size must be (height, width) in whole pixels; got {shown}")
+    return key
+
+
 def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:
-    """Shape, dtype and frames of a (possibly hand-made) embedding, so the decoder never sees a bad feed."""
+    """Shape, dtype, values and frames of a (possibly hand-made) embedding, so the decoder never sees a bad feed."""
     array, expected = embedding.embeddings, tuple(meta.embedding_shape)
     if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.shape != expected:
         got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
         raise InvalidInputError(f"image embeddings must be float32 {list(expected)} for {meta.model_id}; got {got}")
-    if len(embedding.original_size) != 2 or tuple(embedding.input_size) != preprocess_shape(
+    if not np.isfinite(array).all():
+        raise InvalidInputError("image embeddings contain NaN or inf; use an embedding made by set_image / save")
+    sizes = (embedding.original_size, embedding.input_size)
+    if not all(_is_size(size) for size in sizes) or tuple(embedding.input_size) != preprocess_shape(
         *embedding.original_size, meta.image_size
     ):
         raise InvalidInputError(
-            f"embedding sizes do not fit together: original_size {embedding.original_size} resized to a longest "
-            "side of "
-            f"{meta.image_size} is not input_size {embedding.input_size}; use an embedding made by set_image / save"
+            f"embedding sizes do not fit together: original_size {embedding.original_size!r} resized to a longest "
+            f"side of {meta.image_size} is not input_size {embedding.input_size!r}; "
+            "use an embedding made by set_image / save"
         )
+
+
+def _is_size(size) -> bool:
+    """(height, width): two positive integers."""
+    return (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0 for side in size)
+    )
 
 
 def _as_metadata(embedding: ImageEmbedding) -> GraphMetadata:

@@ -188,21 +188,17 @@ ANY_MASK_INPUT = st.sampled_from(WRONG_MASK_LEADING).flatmap(low_res_masks) | AN
 
 
 def mask_sizes() -> st.SearchStrategy[object]:
-    """(height, width) pairs of small, zero, negative, huge, NaN or non-integer sides, and other values.
-
-    Not drawn, because runtime/predictor.py still lets them escape (see test_known_gaps in
-    test_sweep_predictor.py): infinite sides (OverflowError) and arrays of several rows (a message
-    of several lines).
-    """
+    """(height, width) pairs of small, zero, negative, huge, infinite, NaN or non-integer sides, arrays of
+    any shape, and other values."""
     side = (
         st.integers(-3, 48)
         | st.sampled_from([10**8, 10**9, 10**12, -(10**9), 2**70])
         | st.floats(-3, 48)
-        | st.just(float("nan"))
+        | st.sampled_from([float("nan"), float("inf"), float("-inf")])
         | st.text(max_size=2)
     )
     flat_arrays = hnp.arrays(st.sampled_from(["i1", "u2", "i8", "?"]), st.integers(0, 3)) | hnp.arrays(
-        "f4", st.integers(0, 3), elements=st.floats(allow_infinity=False, width=32)
+        "f4", hnp.array_shapes(max_dims=2, max_side=3), elements=st.floats(width=32)
     )
     junk = st.none() | st.booleans() | st.integers() | st.text(max_size=3) | st.binary(max_size=3)
     return st.tuples(side, side) | st.lists(side, max_size=3) | junk | flat_arrays

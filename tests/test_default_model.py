@@ -19,7 +19,7 @@ from sam_edge.scenes.preview import SAMPLE_SCENE_SEED, SAMPLE_SCENE_SIZE
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SCENE = REPO / "assets" / "sample_scene.png"
-PACKAGE_DATA_LIMIT_BYTES = 30 * 1000 * 1000  # issue 4: <= 30 MB in git
+PACKAGE_DATA_LIMIT_BYTES = 30 * 1000 * 1000  # the bundled model's budget: <= 30 MB of graphs in the wheel
 
 
 def sample_scene():

@@ -2,7 +2,7 @@
 (embeddings and the cache: test_embedding_cache.py; engine settings: test_engine_settings.py).
 
 Parity with the official predictor is in test_runtime_parity.py; these tests check the runtime's own
-contracts (design.md, issue 3) on the sample image.
+contracts (README, docs/sam-users.md) on the sample image.
 """
 
 from __future__ import annotations

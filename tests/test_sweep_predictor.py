@@ -104,19 +104,23 @@ def test_set_image_returns_or_refuses_any_array(spare_predictor, image):
 
 
 def embedding_sizes() -> st.SearchStrategy[object]:
-    """(H, W) of any length and element type, strings included. Not drawn: None and other non-sequences,
-    which runtime/predictor.py still lets escape as TypeError (test_known_gaps)."""
+    """(H, W) of any length and element type, strings included, and non-sequences (None, numbers)."""
     side = st.integers(-2, 50) | st.floats(-2, 50) | st.text(max_size=2) | st.none()
-    return st.tuples(side, side) | st.lists(side, max_size=3).map(tuple) | st.text(max_size=3)
+    return (
+        st.tuples(side, side) | st.lists(side, max_size=3).map(tuple) | st.text(max_size=3) | st.none() | st.integers()
+    )
 
 
 @st.composite
 def hand_made_embeddings(draw, model_id: str, shape: tuple[int, ...]) -> ImageEmbedding:
     """Embeddings of the right or any shape, sizes that fit together or not, this model's id or another.
 
-    Not drawn: NaN or inf in a well-shaped array, which set_image_embedding still accepts (test_known_gaps).
+    Well-shaped arrays hold finite values or a NaN / inf among them.
     """
-    array = draw(filled_arrays(shape, ["f4", "f8"], [0.0, 1.0, -2.5], st.floats(-3, 3)) | any_array())
+    array = draw(
+        filled_arrays(shape, ["f4", "f8"], [0.0, 1.0, -2.5], st.floats(-3, 3) | st.sampled_from([np.nan, np.inf]))
+        | any_array()
+    )
     original = draw(embedding_sizes())
     fits = (
         isinstance(original, tuple)
@@ -154,21 +158,18 @@ def sized_embedding(meta, original_size, input_size) -> ImageEmbedding:
     )
 
 
-GAP = "runtime/predictor.py: not yet a one-line SamEdgeError; the sweep leaves these inputs out until it is"
-
-
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param("mask_size inf", marks=pytest.mark.xfail(strict=True, raises=OverflowError, reason=GAP)),
-        pytest.param("mask_size 2-D array", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
-        pytest.param("original_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
-        pytest.param("input_size None", marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=GAP)),
-        pytest.param("NaN embeddings", marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=GAP)),
+        "mask_size inf",
+        "mask_size 2-D array",
+        "original_size None",
+        "input_size None",
+        "NaN embeddings",
     ],
 )
-def test_known_gaps(predictor, spare_predictor, case):
-    """Inputs the sweep found that still escape; each turns into a pass (and fails as XPASS) once fixed."""
+def test_inputs_the_sweep_found_are_refused(predictor, spare_predictor, case):
+    """Inputs the sweep found escaping as other exceptions or NaN scores, each now one SamEdgeError line."""
     meta = predictor.metadata
     calls = {
         "mask_size inf": lambda: predictor.predict([[1, 1]], [1], mask_size=(float("inf"), 3)),

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sam_edge.commands.argument_types import model_directory
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,7 +16,12 @@ def add_parser(subparsers) -> None:
         help="show what an exported model is",
         description="Print the sam_edge metadata of every graph in MODEL_DIR.",
     )
-    parser.add_argument("model_dir", type=Path, nargs="?", help="exported model directory (default: the bundled model)")
+    parser.add_argument(
+        "model_dir",
+        type=model_directory,
+        nargs="?",
+        help="exported model directory or bundled model name (default: the bundled model)",
+    )
     parser.add_argument("--json", action="store_true", help="print the raw records as JSON")
     parser.add_argument(
         "--no-compile",
@@ -27,10 +34,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from sam_edge.runtime.backends import read_graph_metadata
     from sam_edge.runtime.cpu import cpu_model, isa_summary
-    from sam_edge.runtime.default_model import resolve_model_dir
+    from sam_edge.runtime.default_model import find_model_dir
     from sam_edge.runtime.errors import ModelFileError
 
-    model_dir = resolve_model_dir(args.model_dir)
+    model_dir = find_model_dir(args.model_dir)
     if not model_dir.is_dir():
         raise ModelFileError(f"model directory {model_dir} does not exist")
     graphs = sorted(p for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
