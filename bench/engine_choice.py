@@ -8,30 +8,75 @@ predictor it times; the runtime only reads the record (runtime/backend_choice.py
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from sam_edge.bench.timing import median_ms
-from sam_edge.runtime.backend_choice import BackendChoice, engines_with_fp32_encoder
+from sam_edge.runtime.backend_choice import (
+    BackendChoice,
+    engines_with_encoder,
+    load_backend_choice,
+    this_cpu,
+    write_backend_choice,
+)
 from sam_edge.runtime.backends import resolve_threads
-from sam_edge.runtime.cpu import cpu_model
+from sam_edge.runtime.errors import SamEdgeNote
+from sam_edge.runtime.graph_file import GraphFile
+from sam_edge.runtime.model_dir import find_model_files
 from sam_edge.runtime.predictor import SamPredictor
 
 
 def measure_backends(
-    model_dir: Path, rounds: int = 3, threads: int | None = None, progress: Callable[[str], None] = lambda message: None
+    model_dir: Path,
+    rounds: int = 3,
+    threads: int | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+    precision: str = "fp32",
 ) -> BackendChoice:
-    """Median ms of encode (``rounds`` runs) and of 1-point predict (max(rounds, 10)) per engine."""
+    """Median ms of encode (``rounds`` runs) and of 1-point predict (max(rounds, 10)) per engine that
+    has a ``precision`` encoder here, as a measurement of this CPU (model name, ISA flags, threads)."""
     threads = resolve_threads(threads)
     rgb = np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8)
     point = np.array([[500.0, 400.0]], np.float32), np.array([1.0], np.float32)
     encoder_ms, decoder_ms = {}, {}
-    for backend in engines_with_fp32_encoder(model_dir):
+    for backend in engines_with_encoder(model_dir, precision):
         progress(f"  timing {backend}: encoder and 1-point predict ({rounds} rounds each)")
-        predictor = SamPredictor(model_dir, backend=backend, threads=threads, precision="fp32")
+        predictor = SamPredictor(model_dir, backend=backend, threads=threads, precision=precision)
         encoder_ms[backend] = median_ms(lambda p=predictor: p.encode(rgb), rounds)
         predictor.set_image_embedding(predictor.encode(rgb))
         decoder_ms[backend] = median_ms(lambda p=predictor: p.predict(*point), max(rounds, 10))
-    return BackendChoice(encoder_ms, decoder_ms, threads, cpu_model())
+    machine, isa = this_cpu()
+    return BackendChoice(encoder_ms, decoder_ms, threads, machine, isa, precision)
+
+
+def ensure_measured_here(
+    model_dir: Path, threads: int, progress: Callable[[str], None] = lambda message: None
+) -> BackendChoice | None:
+    """The running CPU's measurement of ``model_dir``, measured now (and recorded when the directory is
+    writable) if its record has none and the directory offers two engines; None when there is no choice.
+
+    The bench calls this before timing anything, so that every model it times (``--random`` exports,
+    quantized and bundled ones) runs on the engines chosen for this CPU, as segment and serve then do.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SamEdgeNote)  # not measured here yet: measuring it is what this does
+        precision = GraphFile.parse(find_model_files(model_dir).encoder).precision
+    if len(engines_with_encoder(model_dir, precision)) < 2:
+        return None
+    choice = load_backend_choice(model_dir, threads)
+    if choice is not None and choice.threads == threads:
+        return choice
+    progress(f"  engines not measured on this CPU at {threads} threads: timing them first")
+    choice = measure_backends(model_dir, threads=threads, progress=progress, precision=precision)
+    if os.access(model_dir, os.W_OK):
+        path = write_backend_choice(choice, model_dir, GraphFile.parse(find_model_files(model_dir).encoder).model)
+        progress(
+            f"  recorded in {path.name}: encoder {choice.preferred('encoder')}, decoder {choice.preferred('decoder')}"
+        )
+    else:
+        progress(f"  {model_dir} is not writable: the choice is not recorded, and the bench runs the default order")
+    return choice

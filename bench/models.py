@@ -4,6 +4,7 @@ exported once with seeded random weights (and SAM's official decoder interface) 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -41,11 +42,16 @@ def official_model_types() -> tuple[str, ...]:
 
 
 def _cached_dir_ok(directory: Path, backend: str | None) -> bool:
+    """The cached export has the graphs the run needs: OpenVINO's too where OpenVINO is installed."""
     try:
-        find_model_files(directory, backend)
+        find_model_files(directory, backend or ("openvino" if openvino_installed() else "onnxruntime"))
     except ModelFileError:
         return False
     return any(directory.glob("*.decoder_official.fp32.onnx"))
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
 
 
 def random_model_dir(model_type: str, backend: str | None = None, cache: Path | None = None) -> Path:
@@ -61,6 +67,6 @@ def random_model_dir(model_type: str, backend: str | None = None, cache: Path | 
         ) from None
     print(f"exporting random-weight {model_type} to {directory} (once; cached)", file=sys.stderr, flush=True)
     model = load_model(model_type=model_type, random_seed=RANDOM_SEED)
-    fmt = "both" if backend == "openvino" else "onnx"
+    fmt = "both" if backend == "openvino" or openvino_installed() else "onnx"  # both: the engines get chosen
     export_model(model, directory, fmt, official_decoder=True, progress=lambda message: None)
     return directory

@@ -216,6 +216,7 @@ def run_benchmarks(
     model_dir: str | Path, settings: BenchSettings, progress: Callable[[str], None] | None = None
 ) -> BenchReport:
     """All selected scenarios on one model directory, references in the same run, targets judged."""
+    from sam_edge.bench.engine_choice import ensure_measured_here
     from sam_edge.bench.eval_report import describe_predictor, engines_text
     from sam_edge.runtime.backends import resolve_threads
 
@@ -223,6 +224,8 @@ def run_benchmarks(
     threads = resolve_threads(settings.threads)
     names = list(settings.scenarios or SCENARIOS)
     wanted = {SCENARIOS[name][0].reference for name in names}
+    if settings.backend is None:
+        ensure_measured_here(Path(model_dir), threads, progress)
     ctx = build_context(Path(model_dir), settings, threads, wanted)
     model = describe_predictor(ctx.predictor)
     quick = ", quick" if settings.quick else ""

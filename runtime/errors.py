@@ -40,3 +40,8 @@ class InputFileError(SamEdgeError, FileNotFoundError):
 class UnsupportedError(SamEdgeError, NotImplementedError):
     """An official segment_anything call that sam-edge deliberately lacks (torch tensors); the
     message names the one to use."""
+
+
+class SamEdgeNote(UserWarning):
+    """Something the user should know that does not stop the work (e.g. engines not measured on this
+    CPU). Issued with ``warnings.warn``; the CLI prints it as one ``sam-edge CMD: note: ...`` line."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sam_edge.runtime.backend_choice import load_backend_choice
+from sam_edge.runtime.backend_choice import choice_for_this_cpu
 from sam_edge.runtime.backends import BACKENDS
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 from sam_edge.runtime.graph_file import PRECISIONS, GraphFile, find_graphs
@@ -38,8 +38,9 @@ def find_model_files(
 
     ``precision`` None takes the encoder precision the directory holds (a `sam-edge quantize` output
     holds one: int8 or fp16), fp32 when it holds several. ``backend`` None takes, per part, the engine
-    that ``<model>.backends.json`` measured faster (written by export), else onnxruntime graphs, else
-    OpenVINO IR. ``with_encoder`` False picks the decoder graphs only (``encoder`` is None), so a
+    that ``<model>.backends.json`` measured faster on this CPU (runtime/backend_choice.py), else
+    onnxruntime graphs, else OpenVINO IR (with a one-line ``SamEdgeNote`` when the record knows other
+    CPUs only). ``with_encoder`` False picks the decoder graphs only (``encoder`` is None), so a
     directory that holds no encoder, e.g. a decoder-only copy on the machine that decodes, is enough.
     """
     model_dir = Path(model_dir)
@@ -50,7 +51,7 @@ def find_model_files(
     if backend is not None and backend not in BACKENDS:
         raise InvalidInputError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     precision = precision or _present_precision(model_dir, backend)
-    choice = load_backend_choice(model_dir) if backend is None else None
+    choice = None if backend is not None else choice_for_this_cpu(model_dir, _engine_options(model_dir, precision))
     encoder = encoder_backend = None
     chosen = backend
     if with_encoder:
@@ -83,6 +84,13 @@ def _encoder_backends(model_dir: Path, backend: str | None, precision: str) -> l
             f"{present or 'no graphs'}"
         )
     return candidates
+
+
+def _engine_options(model_dir: Path, precision: str) -> list[str]:
+    """The engines that could run some part here: a choice exists when there are two."""
+    encoders = [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
+    decoders = [b for b in BACKENDS if _has_decoder(model_dir, b)]
+    return max(encoders, decoders, key=len)
 
 
 def _first_decoder_backend(model_dir: Path) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from sam_edge import __version__
 from sam_edge.commands import (
@@ -21,7 +22,7 @@ from sam_edge.commands import (
     segment_cmd,
 )
 from sam_edge.commands.parser import ArgumentParser, pop_notes
-from sam_edge.runtime.errors import SamEdgeError
+from sam_edge.runtime.errors import SamEdgeError, SamEdgeNote
 
 COMMANDS = (segment_cmd, everything_cmd, export_cmd, info_cmd, eval_cmd, bench_cmd, quantize_cmd, backends_cmd)
 
@@ -40,13 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     for note in pop_notes(args):
         print(f"sam-edge {args.command}: note: {note}", file=sys.stderr)
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("once", SamEdgeNote)
+            warnings.showwarning = _note_printer(args.command, warnings.showwarning)
+            return int(args.run(args) or 0)
     except SamEdgeError as error:
         print(f"sam-edge {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sam-edge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _note_printer(command: str, show_other):
+    """``warnings.showwarning`` that prints a SamEdgeNote as one ``sam-edge CMD: note:`` line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SamEdgeNote):
+            print(f"sam-edge {command}: note: {message}", file=sys.stderr)
+        else:
+            show_other(message, category, filename, lineno, file, line)
+
+    return show
 
 
 if __name__ == "__main__":

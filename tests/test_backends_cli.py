@@ -8,6 +8,7 @@ import shutil
 import pytest
 from cli_runner import run_cli
 
+from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.model_dir import find_model_files
 
 
@@ -20,13 +21,14 @@ def model_copy(exported_golden_model, tmp_path):
 def test_measures_both_engines_and_the_runtime_follows_the_record(model_copy):
     status, out, err = run_cli("backends", model_copy, "--rounds", "1", "--threads", "1")
     assert status == 0, err
-    record = json.loads((model_copy / "vit_small.backends.json").read_text())
+    (record,) = json.loads((model_copy / "vit_small.backends.json").read_text())["measurements"]
     assert set(record["encoder_ms"]) == set(record["decoder_ms"]) == {"onnxruntime", "openvino"}
     assert all(ms > 0 for times in (record["encoder_ms"], record["decoder_ms"]) for ms in times.values())
     faster_encoder = min(record["encoder_ms"], key=record["encoder_ms"].get)
     faster_decoder = min(record["decoder_ms"], key=record["decoder_ms"].get)
     assert record["preferred"] == {"encoder": faster_encoder, "decoder": faster_decoder}
-    assert record["threads"] == 1
+    assert record["threads"] == 1 and record["precision"] == "fp32"
+    assert (record["machine"], record["isa"]) == (cpu_model(), isa_summary())
     assert f"-> {faster_encoder}" in out and "wrote" in out
     files = find_model_files(model_copy)
     assert (files.encoder_backend, files.decoder_backend) == (faster_encoder, faster_decoder)
@@ -44,7 +46,7 @@ def test_one_engine_only_is_refused_before_timing(model_copy):
         graph.unlink()
     status, out, err = run_cli("backends", model_copy)
     assert status == 2
-    assert "onnxruntime only; nothing to choose" in err and "timing" not in out
+    assert "fp32 encoder graphs for onnxruntime only; nothing to choose" in err and "timing" not in out
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,17 @@
 """``sam-edge backends MODEL_DIR``: time both engines on this machine and record which runs each part faster.
 
 ``sam-edge export --format both`` writes ``<model>.backends.json`` on the exporting machine; the faster
-engine differs between CPUs, so a model directory copied to another machine (or the bundled model on a
-user's) should be re-measured there. The runtime reads the record whenever no backend is named.
+engine differs between CPUs, so the record keeps one measurement per CPU (model name + ISA flags +
+threads) and this command adds this CPU's, replacing an earlier one of the same CPU. The runtime
+follows the running CPU's measurement whenever no backend is named, and says in one line when the
+record has none for it (a model directory copied to another machine, or the bundled model on a user's).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import warnings
 
 from sam_edge.commands.argument_types import add_threads_option, model_directory, positive_int
 
@@ -36,26 +39,32 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sam_edge.bench.engine_choice import measure_backends
-    from sam_edge.runtime.backend_choice import engines_with_fp32_encoder, write_backend_choice
+    from sam_edge.runtime.backend_choice import engines_with_encoder, write_backend_choice
     from sam_edge.runtime.default_model import resolve_model_dir
-    from sam_edge.runtime.errors import ModelFileError
+    from sam_edge.runtime.errors import ModelFileError, SamEdgeNote
     from sam_edge.runtime.graph_file import GraphFile
     from sam_edge.runtime.model_dir import find_model_files
 
     model_dir = resolve_model_dir(args.model_dir)
-    files = find_model_files(model_dir, precision="fp32")  # raises a clear error for a missing or empty directory
-    engines = engines_with_fp32_encoder(model_dir)
+    with warnings.catch_warnings():  # the note that this CPU is not measured yet: measuring it is what this does
+        warnings.simplefilter("ignore", SamEdgeNote)
+        files = find_model_files(model_dir)  # raises a clear error for a missing or empty directory
+    graph = GraphFile.parse(files.encoder)
+    engines = engines_with_encoder(model_dir, graph.precision)
     if len(engines) < 2:
         raise ModelFileError(
-            f"{model_dir} has fp32 graphs for {engines[0]} only; nothing to choose between "
+            f"{model_dir} has {graph.precision} encoder graphs for {engines[0]} only; nothing to choose between "
             "(export with `sam-edge export --format both`)"
         )
     if not args.dry_run and not os.access(model_dir, os.W_OK):  # say so before minutes of timing
         raise ModelFileError(
             f"{model_dir} is not writable; copy the model directory somewhere writable or use --dry-run"
         )
-    print(f"timing {model_dir} with {args.rounds} encoder rounds per engine", flush=True)
-    choice = measure_backends(model_dir, rounds=args.rounds, threads=args.threads, progress=print)
+    print(f"timing {model_dir} ({graph.precision} encoder) with {args.rounds} encoder rounds per engine", flush=True)
+    choice = measure_backends(
+        model_dir, rounds=args.rounds, threads=args.threads, progress=print, precision=graph.precision
+    )
+    print(f"on {choice.cpu}, {choice.threads} threads")
     for part, label, times in (
         ("encoder", "encoder", choice.encoder_ms),
         ("decoder", "1-point predict", choice.decoder_ms),
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print("dry run: nothing written")
         return 0
     try:
-        path = write_backend_choice(choice, model_dir, GraphFile.parse(files.encoder).model)
+        path = write_backend_choice(choice, model_dir, graph.model)
     except OSError as error:
         raise ModelFileError(
             f"cannot write the record into {model_dir} ({error.strerror}); "
