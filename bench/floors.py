@@ -5,6 +5,9 @@
 - ``predict_1_point``: the per-prompt decoder graph (the prompt stage, else the full decoder) for one
   point plus SAM's padding point, plus upscaling its 3 masks to the original frame
   (``MaskUpscaler.cost``).
+- ``everything``: the encoder's floor plus, for each grid point, the per-prompt graph of one point
+  (prompts x its cost: the prompt-stage floor); the masks' upscaling and the records are left out,
+  since how many masks go that far depends on the thresholds.
 
 Costs are counted on the ONNX form of each graph (the same function OpenVINO runs from its IR), so a
 directory without ``.onnx`` graphs gets no floor, with the reason.
@@ -18,11 +21,14 @@ from sam_edge.bench.graph_cost import graph_cost
 from sam_edge.bench.op_profile import encoder_feeds, prompt_graph_feeds
 from sam_edge.bench.roofline import Peaks, floor_ms
 
-ROOFLINE_SCENARIOS = ("encoder", "predict_1_point")
+ROOFLINE_SCENARIOS = ("encoder", "predict_1_point", "everything")
 
 
-def scenario_floors(predictor, original_size: tuple[int, int], peaks: Peaks, threads: int) -> dict[str, dict]:
-    """scenario -> {"floor_ms", "gflop", "mbytes"} or {"skipped": reason}, for ROOFLINE_SCENARIOS."""
+def scenario_floors(
+    predictor, original_size: tuple[int, int], peaks: Peaks, threads: int, everything_prompts: int = 0
+) -> dict[str, dict]:
+    """scenario -> {"floor_ms", "gflop", "mbytes"} or {"skipped": reason}, for ROOFLINE_SCENARIOS
+    (``everything`` when ``everything_prompts`` > 0: the grid's point count)."""
     floors = {}
     height, width = original_size
     if predictor.encoder is not None:
@@ -33,7 +39,24 @@ def scenario_floors(predictor, original_size: tuple[int, int], peaks: Peaks, thr
     floors["predict_1_point"] = _floor(
         predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, flops, moved
     )
+    if everything_prompts and "floor_ms" in floors.get("encoder", {}):
+        one = _floor(predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, 0.0, 0.0)
+        floors["everything"] = _times_prompts(floors["encoder"], one, everything_prompts)
     return floors
+
+
+def _times_prompts(encoder: dict, prompt: dict, prompts: int) -> dict:
+    """The encoder's floor plus ``prompts`` times one prompt's (the prompt-stage floor, kept apart)."""
+    if "floor_ms" not in prompt:
+        return prompt
+    return {
+        "floor_ms": encoder["floor_ms"] + prompts * prompt["floor_ms"],
+        "prompt_stage_floor_ms": prompts * prompt["floor_ms"],
+        "prompts": prompts,
+        "gflop": encoder["gflop"] + prompts * prompt["gflop"],
+        "mbytes": encoder["mbytes"] + prompts * prompt["mbytes"],
+        "graph": f"{encoder['graph']} + {prompts} x {prompt['graph']}",
+    }
 
 
 def _floor(graph: Path, feeds: dict, peaks: Peaks, threads: int, extra_flops: float, extra_bytes: float) -> dict:

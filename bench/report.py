@@ -139,7 +139,13 @@ def roofline_text(report: BenchReport) -> str:
         lines.append(
             f"| {name} | {floor['gflop']:.3g} | {floor['mbytes']:.3g} | {floor['floor_ms']:.3g} | {measured} |"
         )
-    return "\n".join(lines) + "\n"
+    notes = [
+        f"{name}: of its floor, {floor['prompt_stage_floor_ms']:.3g} ms is the prompt stage ({floor['prompts']} "
+        "prompts x one prompt's floor)."
+        for name, floor in roofline["scenarios"].items()
+        if "prompt_stage_floor_ms" in floor
+    ]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def skipped_references(results: list[ScenarioResult]) -> list[str]:

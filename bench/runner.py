@@ -167,12 +167,23 @@ def run_scenario(name: str, ctx: BenchContext, quick: bool, progress: Callable[[
         result.skipped = ctx.skipped[scenario.reference]
         return result
     result.samples = time_calls(prepare(ctx), scenario.rounds_for(quick), scenario.warmup_for(quick))
+    _set_images_again(ctx)
     stats = result.stats()
     progress(
         f"  {name:32s} median {stats['median'] * 1e3:9.2f} ms  p95 {stats['p95'] * 1e3:9.2f} ms  ({stats['rounds']} "
         "rounds)"
     )
     return result
+
+
+def _set_images_again(ctx: BenchContext) -> None:
+    """Segment everything resets its predictor's image at the end (as the official generator does):
+    set the bench image again, so that any scenario after it, and the roofline, find it set."""
+    if not ctx.predictor.is_image_set:
+        ctx.predictor.set_image(ctx.image)
+    torch_predictor = ctx.torch_predictor
+    if torch_predictor is not None and getattr(torch_predictor, "embedding", True) is None:
+        torch_predictor.set_image(ctx.image)
 
 
 def attach_ratios(results: list[ScenarioResult]) -> None:
@@ -259,6 +270,15 @@ def run_benchmarks(
     )
 
 
+def _everything_prompts(ctx: BenchContext, results: list[ScenarioResult]) -> int:
+    """The grid's point count when the everything scenario ran (its floor is then reported), else 0."""
+    from sam_edge.bench.everything_bench import EVERYTHING, everything_settings
+
+    if not any(r.name == EVERYTHING and r.samples for r in results):
+        return 0
+    return everything_settings(ctx)["points_per_side"] ** 2
+
+
 def measure_roofline(
     ctx: BenchContext,
     results: list[ScenarioResult],
@@ -272,7 +292,7 @@ def measure_roofline(
         from sam_edge.bench.roofline import measure_peaks
 
         peaks = measure_peaks(threads, rounds=3 if settings.quick else 7)
-        floors = scenario_floors(ctx.predictor, ctx.image.shape[:2], peaks, threads)
+        floors = scenario_floors(ctx.predictor, ctx.image.shape[:2], peaks, threads, _everything_prompts(ctx, results))
     except ImportError as error:  # onnx counts the graphs' operations
         return {"skipped": f"the roofline needs {error.name or 'onnx'}; pip install onnx"}
     medians = {r.name: r.stats()["median"] * 1e3 for r in results if r.samples}

@@ -109,17 +109,25 @@ def test_bench_reports_each_roofline_scenario_against_its_floor(model_dir):
         quick=True,
         target_ms=1e6,
         encoder_budget_ms=1e6,
-        scenarios=("encoder", "predict_1_point"),
+        scenarios=("encoder", "predict_1_point", "everything"),
         measure_rss=False,
         threads=2,
     )
     report = run_benchmarks(model_dir, settings, progress=lambda message: None)
     peaks, scenarios = report.roofline["peaks"], report.roofline["scenarios"]
     assert set(peaks["gemm_gflops"]["fp32"]) == {"4096x256x256", "4096x256x64", "4096x768x3072"}
-    assert set(scenarios) == {"encoder", "predict_1_point"}
+    assert set(scenarios) == {"encoder", "predict_1_point", "everything"}
+    everything = scenarios["everything"]  # quick: a 4 x 4 grid
+    assert everything["prompts"] == 16 and everything["prompt_stage_floor_ms"] > 0
+    assert everything["floor_ms"] == pytest.approx(
+        scenarios["encoder"]["floor_ms"] + everything["prompt_stage_floor_ms"]
+    )
+    # one prompt's floor is the 1-point predict's without upscaling its masks: a little less
+    assert everything["prompt_stage_floor_ms"] / 16 < scenarios["predict_1_point"]["floor_ms"]
     medians = {r.name: r.stats()["median"] * 1e3 for r in report.results}
     for name, floor in scenarios.items():
         assert floor["gflop"] > 0 and floor["floor_ms"] > 0
         assert floor["fraction"] == pytest.approx(floor["floor_ms"] / medians[name])
     text = roofline_text(report)
     assert "| predict_1_point |" in text and "numpy fp32" in text
+    assert "everything: of its floor, " in text and "is the prompt stage (16 prompts x one prompt's floor)" in text
