@@ -73,6 +73,12 @@ def copy_graph(graph: Path, directory: Path, backend: str) -> Path:
     return save_openvino_model(read_openvino_model(graph), target)
 
 
+def remove_graph(graph: Path) -> None:
+    """Delete ``graph`` and its weight file (the graph first: without it the weights are no model)."""
+    for path in companion_files(graph):
+        path.unlink(missing_ok=True)
+
+
 def move_graph(graph: Path, target: Path) -> Path:
     """Rename ``graph`` and its weight file to ``target`` (the graph itself last: it marks completeness)."""
     files = companion_files(graph)

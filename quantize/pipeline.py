@@ -14,7 +14,14 @@ from typing import Callable
 
 from sam_edge.quantize import calibration as calib
 from sam_edge.quantize.apply import apply_recipe, check_backend_installed
-from sam_edge.quantize.artifacts import copy_graph, graph_bytes, move_graph, node_summary, stamp_metadata
+from sam_edge.quantize.artifacts import (
+    copy_graph,
+    graph_bytes,
+    move_graph,
+    node_summary,
+    remove_graph,
+    stamp_metadata,
+)
 from sam_edge.quantize.gate import GateResult, fp32_reference, run_gate
 from sam_edge.quantize.isa import cpu_flags, detect_isa
 from sam_edge.quantize.recipes import (
@@ -29,7 +36,7 @@ from sam_edge.quantize.recipes import (
     recipe_named,
 )
 from sam_edge.quantize.report import record_in_metadata, write_reports
-from sam_edge.quantize.timing import LatencyComparison, compare_latency
+from sam_edge.quantize.timing import LatencyComparison, compare_latency, compare_predict_latency
 from sam_edge.runtime.atomic_write import check_output_dir, existing_ancestor, prepare_output_dir, staging_dir
 from sam_edge.runtime.backends import BACKENDS, read_graph_metadata
 from sam_edge.runtime.default_model import DEFAULT_MODEL
@@ -66,6 +73,7 @@ class Candidate:
     nodes: dict = field(default_factory=dict)
     size_bytes: int = 0
     error: str | None = None
+    predict_latency: LatencyComparison | None = None  # recipes that change the decoder too
 
     @property
     def passed(self) -> bool:
@@ -253,14 +261,30 @@ def _try_recipe(
         progress(f"{recipe.name}: failed ({candidate.error})")
         return candidate
     stamp_metadata(target, target, replace(read_graph_metadata(source), precision=recipe.precision, recipe=recipe.name))
-    for part in DECODER_PARTS:
-        for graph in _decoder_sources(model_dir, part, recipe.backend):
-            copy_graph(graph, work, recipe.backend)
+    decoders = [
+        copy_graph(graph, work, recipe.backend)
+        for part in DECODER_PARTS
+        for graph in _decoder_sources(model_dir, part, recipe.backend)
+    ]
+    if getattr(recipe, "decoder_too", False):
+        for graph in decoders:
+            stamp_metadata(
+                graph,
+                GraphFile.parse(graph).with_(precision=recipe.precision).path(work),
+                replace(read_graph_metadata(graph), precision=recipe.precision, recipe=recipe.name),
+            )
     predictor = SamPredictor(work, backend=recipe.backend, precision=recipe.precision, threads=options.threads)
     candidate.gate = run_gate(predictor, reference, miou_images, options.thresholds)
     del predictor
     progress(f"{recipe.name}: timing encoder vs fp32 ({options.rounds} rounds each, {recipe.backend})")
     candidate.latency = compare_latency(recipe.backend, source, target, timing_feed, options.rounds, options.threads)
+    if getattr(recipe, "decoder_too", False):
+        progress(f"{recipe.name}: timing 1-point predict vs the fp32 decoder ({recipe.backend})")
+        candidate.predict_latency = compare_predict_latency(
+            work, recipe.backend, recipe.precision, reference.images[0], max(options.rounds, 10), options.threads
+        )
+        for graph in decoders:  # the fp32 copies served as the reference; the model keeps its bf16 decoder
+            remove_graph(graph)
     candidate.graph, candidate.nodes, candidate.size_bytes = target, node_summary(target), graph_bytes(target)
     verdict = "passes" if candidate.gate.passed else "fails (" + "; ".join(candidate.gate.failures()) + ")"
     progress(

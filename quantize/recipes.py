@@ -6,8 +6,10 @@ user can type. ``AUTO_CANDIDATES`` lists, per instruction set, the presets that 
 than fp32 there; ``sam-edge quantize --recipe auto`` times those and keeps the fastest that passes the
 fidelity gate, or fp32.
 
-The decoder graphs are copied unchanged (fp32): the prompt stage is bound by small MatMuls and
-element-wise work where int8 adds quantize/dequantize steps, so there is nothing to gain for now.
+The decoder graphs are copied unchanged (fp32) by every recipe but ``ov_bf16_decoder``: int8 would
+add quantize/dequantize steps to a prompt stage bound by [4096, 256] x [256, 7h] products and
+element-wise work, while bf16 halves the bytes of both where the CPU has native bf16. That one marks
+the decoder graphs bf16 too and is gated end to end, encoder and decoder together.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class OvBf16:
 
     name: str
     cpu_features: tuple[str, ...] = ("avx512_bf16", "amx_bf16")
+    decoder_too: bool = False  # the decoder graphs run in bf16 as well (gated with the encoder, end to end)
     backend: str = "openvino"
     precision: str = "bf16"
     needs_calibration: bool = False
@@ -132,6 +135,7 @@ _PRESET_LIST: tuple[Recipe, ...] = (
     NncfInt8("nncf_int8_matmul_only", ignored_types=("Convolution", "GroupConvolution")),
     OvWeightCompression("ov_weights_int8"),
     OvBf16("ov_bf16"),
+    OvBf16("ov_bf16_decoder", decoder_too=True),
 )
 PRESETS: dict[str, Recipe] = {recipe.name: recipe for recipe in _PRESET_LIST}
 

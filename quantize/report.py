@@ -25,6 +25,7 @@ def candidate_record(candidate, fp32_bytes: int) -> dict:
         record |= {
             "gate": candidate.gate.summary(),
             "latency": candidate.latency.summary(),
+            "predict_latency": candidate.predict_latency.summary() if candidate.predict_latency else None,
             "size_bytes": candidate.size_bytes,
             "size_ratio": candidate.size_bytes / fp32_bytes,
             "nodes": candidate.nodes,
@@ -41,7 +42,7 @@ def outcome_record(outcome) -> dict:
         "kept": kept.recipe.name if kept else "fp32",
         "forced": outcome.forced,
         "written": outcome.written,
-        "decoder": "fp32 (copied unchanged)",
+        "decoder": _decoder_text(kept),
         "sources": outcome.sources,
         "skipped": outcome.skipped,
         "candidates": [candidate_record(c, outcome.fp32_bytes) for c in outcome.candidates],
@@ -76,7 +77,7 @@ def render_markdown(outcome) -> str:
         + (" (FORCED past a failed gate)" if outcome.forced else ""),
         f"- calibration: {outcome.sources['calibration']}; gate: {outcome.sources['gate']}; "
         f"benchmark mIoU images: {outcome.sources['miou_images']}",
-        "- decoder graphs: fp32, copied unchanged",
+        f"- decoder graphs: {_decoder_text(outcome.kept)}",
         "",
         "| recipe | backend | encoder ms (fp32 ms) | speed-up | size MB (ratio) | min cosine | median IoU | p5 IoU "
         "| mIoU change | gate |",
@@ -92,6 +93,12 @@ def render_markdown(outcome) -> str:
                 f"float {_ops(candidate.nodes['float'])}"
             )
     lines += [f"- skipped {line}" for line in outcome.skipped]
+    lines += [
+        f"- {c.recipe.name}: 1-point predict {c.predict_latency.candidate_median_ms:.1f} ms vs the fp32 decoder's "
+        f"{c.predict_latency.fp32_median_ms:.1f} ms ({c.predict_latency.speedup:.2f}x, same embedding)"
+        for c in outcome.candidates
+        if c.error is None and c.predict_latency is not None
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -107,6 +114,12 @@ def _row(candidate, fp32_bytes: int) -> str:
         f"| {latency.speedup:.2f}x | {candidate.size_bytes / 1e6:.1f} ({candidate.size_bytes / fp32_bytes:.2f}) "
         f"| {gate.min_cosine:.5f} | {gate.median_iou:.4f} | {gate.p5_iou:.4f} | {change} | {verdict} |"
     )
+
+
+def _decoder_text(kept) -> str:
+    if kept is not None and getattr(kept.recipe, "decoder_too", False):
+        return f"{kept.recipe.precision} ({kept.recipe.name}: gated with the encoder)"
+    return "fp32 (copied unchanged)"
 
 
 def _ops(counts: dict[str, int]) -> str:

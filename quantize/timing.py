@@ -1,4 +1,5 @@
-"""Encoder latency of a candidate against fp32 on the same backend, in the same process and run.
+"""Encoder (and, for recipes that change the decoder, 1-point predict) latency of a candidate against
+fp32 on the same backend, in the same process and run.
 
 Rounds alternate between the two graphs so that a noisy neighbour slows both alike; the ratio of the
 medians is what a recipe is judged by. OpenVINO compiles ``.onnx`` sources directly, so an fp32
@@ -76,3 +77,29 @@ def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.nd
     candidate is timed against an fp32 graph that runs in f32); OpenVINO reads an .onnx source too."""
     encoder = open_backend(path, backend, threads, spinning=False, lean_memory=True)
     return lambda feed: encoder.run(ENCODER.output_names, feed)
+
+
+def compare_predict_latency(
+    work: Path, backend: str, precision: str, rgb: np.ndarray, rounds: int, threads: int | None = None
+) -> LatencyComparison:
+    """Median 1-point ``predict`` (3 masks at full size) with the fp32 and the ``precision`` decoder
+    graphs that ``work`` holds side by side, on one embedding, ``rounds`` alternating calls each."""
+    from sam_edge.runtime.predictor import SamPredictor
+
+    threads = resolve_threads(threads)
+    embedding = SamPredictor(work, backend=backend, precision=precision, threads=threads).set_image(rgb)
+    decoders = [
+        SamPredictor(work, backend=backend, precision=p, threads=threads, with_encoder=False)
+        for p in ("fp32", precision)
+    ]
+    height, width = rgb.shape[:2]
+    point = np.array([[width / 2, height / 2]], np.float32), np.array([1], np.int64)
+    for predictor in decoders:
+        predictor.set_image_embedding(embedding)
+        for _ in range(DEFAULT_WARMUP):
+            predictor.predict(*point)
+    samples: list[list[float]] = [[], []]
+    for _ in range(rounds):
+        for predictor, times in zip(decoders, samples):
+            times.append(time_once(lambda p=predictor: p.predict(*point)) * 1e3)
+    return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))

@@ -107,6 +107,29 @@ def test_bf16_recipe_is_gated_timed_and_loaded_as_bf16(model_dir, tmp_path):
     assert SamPredictor(tmp_path / "bf16", threads=2).encoder.executed_precision().startswith("bf16 ")
 
 
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16: the recipe is refused here")
+def test_bf16_decoder_recipe_writes_bf16_decoders_gated_with_the_encoder_and_times_predict(model_dir, tmp_path):
+    out = tmp_path / "bf16"
+    outcome = quantize_model(
+        model_dir, out, QuantizeOptions(recipe="ov_bf16_decoder", force=True, **FAST), progress=lambda _: None
+    )
+    candidate = outcome.kept
+    assert candidate.predict_latency.speedup > 0 and len(candidate.predict_latency.fp32_ms) == 10
+    graphs = sorted(p.name for p in out.iterdir() if p.suffix in (".onnx", ".xml"))
+    assert graphs == [
+        f"vit_small.{part}.bf16.xml" for part in ("decoder", "decoder_image", "decoder_prompt", "encoder")
+    ]
+    assert {read_graph_metadata(out / name).precision for name in graphs} == {"bf16"}
+    predictor = SamPredictor(out, threads=2)
+    assert predictor.decoder.path.name == "vit_small.decoder_prompt.bf16.xml"
+    # products in bf16; shape arithmetic, softmax and the like stay f32 (e.g. "f32 258 ops, bf16 179 ops")
+    assert re.search(r"\bbf16 \d+ ops\b", predictor.decoder.per_prompt.executed_precision())
+    report = json.loads((out / "quantization.json").read_text())
+    assert report["decoder"] == "bf16 (ov_bf16_decoder: gated with the encoder)"
+    assert report["candidates"][0]["predict_latency"]["rounds"] == 10
+    assert "1-point predict" in (out / "quantization.md").read_text()
+
+
 def test_info_prints_what_each_graph_executes_next_to_the_isa(model_dir):
     status, stdout, stderr = run_cli("info", model_dir)
     assert status == 0, stderr
