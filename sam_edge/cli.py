@@ -20,11 +20,22 @@ from sam_edge.commands import (
     info_cmd,
     quantize_cmd,
     segment_cmd,
+    track_cmd,
 )
 from sam_edge.commands.parser import ArgumentParser, pop_notes
 from sam_edge.runtime.errors import SamEdgeError, SamEdgeNote
 
-COMMANDS = (segment_cmd, everything_cmd, export_cmd, info_cmd, eval_cmd, bench_cmd, quantize_cmd, backends_cmd)
+COMMANDS = (
+    segment_cmd,
+    everything_cmd,
+    export_cmd,
+    info_cmd,
+    eval_cmd,
+    bench_cmd,
+    quantize_cmd,
+    backends_cmd,
+    track_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,18 +104,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 class ProgressBar:
-    """``[#####.....] done/total prompts`` on stderr, redrawn in place after each decoder call."""
+    """``LABEL [#####.....] done/total UNIT`` on stderr, redrawn in place after each step (a decoder call of
+    ``everything``, a frame of ``track``); the line ends once done reaches total."""
 
     WIDTH = 30
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream=None, label: str = "segmenting everything", unit: str = "prompts") -> None:
         self.stream = stream or sys.stderr
+        self.label, self.unit = label, unit
 
     def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // max(total, 1)
+        filled = min(self.WIDTH * done // max(total, 1), self.WIDTH)
         end = "\n" if done >= total else ""
         print(
-            f"\rsegmenting everything [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} prompts",
+            f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {self.unit}",
             end=end,
             file=self.stream,
             flush=True,
