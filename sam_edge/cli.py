@@ -20,6 +20,7 @@ from sam_edge.commands import (
     info_cmd,
     quantize_cmd,
     segment_cmd,
+    serve_cmd,
     track_cmd,
 )
 from sam_edge.commands.parser import ArgumentParser, pop_notes
@@ -34,6 +35,7 @@ COMMANDS = (
     bench_cmd,
     quantize_cmd,
     backends_cmd,
+    serve_cmd,
     track_cmd,
 )
 

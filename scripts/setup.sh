@@ -11,5 +11,5 @@ fi
 # torch first, pinned: a CPU build that pip takes from local disk. Left to resolve on its own, the
 # `torch>=2.10` of the export extra would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,openvino,quantize,dev,video]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[export,openvino,quantize,dev,video,serve]"
 echo "sam-edge set up in .venv ($(.venv/bin/python -c 'import sam_edge; print(sam_edge.__version__)'))" >&2
