@@ -180,7 +180,11 @@ def expected_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
 
 def describe_mismatch(state_dict: StateDict, spec: ModelSpec) -> str:
     """Empty if ``state_dict`` fits ``spec`` exactly; otherwise which keys are missing/unexpected/mis-shaped."""
-    expected = expected_shapes(spec)
+    return describe_key_mismatch(state_dict, expected_shapes(spec))
+
+
+def describe_key_mismatch(state_dict: StateDict, expected: dict[str, tuple[int, ...]]) -> str:
+    """Empty if ``state_dict`` has exactly the keys and shapes of ``expected``; else what differs, 5 keys per kind."""
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     misshaped = [
