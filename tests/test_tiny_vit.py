@@ -106,3 +106,45 @@ def test_small_onnx_matches_torch(small_encoder, image, tmp_path):
     assert onnx_embeddings.shape == (1, 256, 64, 64)
     max_diff = float(np.abs(onnx_embeddings - torch_embeddings).max())
     assert max_diff < 1e-4, f"ONNX vs PyTorch max abs diff {max_diff:.2e}"
+
+
+def test_row_strips_compute_the_same_encoder_as_whole_maps(small_encoder, image, monkeypatch):
+    """The stem, the MBConv stage, the merges and the attention blocks go through in row strips and
+    token pieces at high resolution (peak memory); with tiny strips every edge case (one-row strips,
+    halo rows, uneven last strips, several window rows) is hit, and the embedding stays the same."""
+    from sam_edge.export.modeling import tiny_vit, tiny_vit_blocks
+
+    def encode(max_elements: int) -> torch.Tensor:
+        monkeypatch.setattr(tiny_vit_blocks, "MAX_STRIP_ELEMENTS", max_elements)
+        monkeypatch.setattr(tiny_vit, "MAX_STRIP_ELEMENTS", max_elements)
+        with torch.no_grad():
+            return small_encoder(image)
+
+    whole = encode(1 << 40)
+    for max_elements in (1 << 21, 1 << 16, 1):
+        assert (encode(max_elements) - whole).abs().max().item() < 1e-4
+
+
+def test_strips_of_one_row_at_the_map_edges_match_the_padded_convolution(monkeypatch):
+    from sam_edge.export.modeling import tiny_vit_blocks
+    from sam_edge.export.modeling.tiny_vit import PatchEmbed
+    from sam_edge.export.modeling.tiny_vit_blocks import MBConv, PatchMerging
+
+    torch.manual_seed(0)
+    cases = [
+        (MBConv(8, 4.0), (1, 8, 13, 11)),
+        (PatchMerging(8, 16, 2), (1, 8, 13, 11)),
+        (PatchEmbed(3, 16), (1, 3, 29, 23)),
+    ]
+    for block, shape in cases:
+        block.load_state_dict(randomize_state_dict(block.state_dict(), seed=3), strict=True)
+        block.eval()
+        x = torch.randn(shape)
+        with torch.no_grad():
+            whole = block(x)
+            monkeypatch.setattr(tiny_vit_blocks, "MAX_STRIP_ELEMENTS", 1)
+            monkeypatch.setattr("sam_edge.export.modeling.tiny_vit.MAX_STRIP_ELEMENTS", 1)
+            strips = block(x)
+            monkeypatch.undo()
+        assert strips.shape == whole.shape
+        assert (strips - whole).abs().max().item() < 1e-5, type(block).__name__

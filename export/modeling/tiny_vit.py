@@ -21,11 +21,14 @@ from torch import nn
 
 from sam_edge.export.modeling.layers import LayerNorm2d
 from sam_edge.export.modeling.tiny_vit_blocks import (
+    MAX_STRIP_ELEMENTS,
     Conv2dBN,
     MBConv,
     PatchMerging,
     TinyViTBlock,
+    conv_rows,
     map_to_tokens,
+    row_strips,
     tokens_to_map,
 )
 from sam_edge.export.specs import TinyViTSpec
@@ -37,7 +40,11 @@ def _conv_out(size: int, stride: int) -> int:
 
 
 class PatchEmbed(nn.Module):
-    """Two stride-2 3x3 convs with GELU between: [B, C_in, H, W] -> [B, C, H/4, W/4]."""
+    """Two stride-2 3x3 convs with GELU between: [B, C_in, H, W] -> [B, C, H/4, W/4].
+
+    At high resolution in row strips of the output (conv_rows, MAX_STRIP_ELEMENTS), each computing the
+    rows of the first conv it reads: same function, a fraction of the peak memory.
+    """
 
     def __init__(self, in_chans: int, embed_dim: int) -> None:
         super().__init__()
@@ -48,7 +55,19 @@ class PatchEmbed(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.seq(x)
+        first, _, second = self.seq
+        height, width = x.shape[-2:]
+        middle_height, out_height = _conv_out(height, 2), _conv_out(_conv_out(height, 2), 2)
+        im2col_row = second.c.in_channels * 9 * _conv_out(_conv_out(width, 2), 2)  # elements per output row
+        rows = MAX_STRIP_ELEMENTS // im2col_row
+        if rows >= out_height:
+            return self.seq(x)
+        strips = []
+        for top, bottom in row_strips(out_height, rows):
+            middle_top, middle_bottom = max(2 * top - 1, 0), min(2 * bottom, middle_height)  # rows the 2nd conv reads
+            middle = self.seq[1](conv_rows(first, x, 0, height, middle_top, middle_bottom))
+            strips.append(conv_rows(second, middle, middle_top, middle_height, top, bottom))
+        return torch.cat(strips, dim=2)
 
 
 class ConvStage(nn.Module):

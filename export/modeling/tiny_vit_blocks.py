@@ -47,10 +47,38 @@ class Conv2dBN(nn.Module):
         return self.bn(self.c(x))
 
 
+# Largest intermediate (elements per image) the high-resolution convolutions compute at once. At 1024
+# MobileSAM's stem makes [32, 512, 512] maps and an im2col buffer of [288, 256 x 256] for its second
+# conv, and its first stage expands 64 -> 256 channels at 256 x 256 (16.8 M elements, 67 MB per tensor,
+# two or three alive at once): computed whole, they set the encoder's peak memory. Computed in row
+# strips (conv_rows) that keep each piece under this size, the peak is a block's input and output plus
+# one strip's intermediates, and the function is the same: convolutions only look at nearby rows.
+MAX_STRIP_ELEMENTS = 1 << 21  # 2 M elements, 8 MB of float32
+
+
+def conv_rows(conv: "Conv2dBN", x: torch.Tensor, x_top: int, full_height: int, first: int, last: int) -> torch.Tensor:
+    """Output rows [first, last) of ``conv`` over a map of ``full_height`` rows, of which ``x`` holds
+    rows [x_top, x_top + x.shape[-2]) (they must cover what those output rows read; rows outside the
+    map are the zero padding the whole map would get). [B, C_in, h, W] -> [B, C_out, last - first, W']."""
+    layer = conv.c
+    (kernel, _), (stride, stride_x), (padding, padding_x) = layer.kernel_size, layer.stride, layer.padding
+    top, bottom = first * stride - padding, (last - 1) * stride - padding + kernel  # input rows read
+    rows = x[:, :, max(top, 0) - x_top : min(bottom, full_height) - x_top]
+    rows = F.pad(rows, (0, 0, max(0, -top), max(0, bottom - full_height)))
+    return conv.bn(F.conv2d(rows, layer.weight, None, (stride, stride_x), (0, padding_x), 1, layer.groups))
+
+
+def row_strips(height: int, rows: int) -> list[tuple[int, int]]:
+    """[0, height) cut into [top, bottom) strips of ``rows`` rows (the last may be shorter)."""
+    rows = max(1, rows)
+    return [(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
 class MBConv(nn.Module):
     """Inverted residual (1x1 expand, 3x3 depthwise, 1x1 project), GELU after the sum.
 
-    [B, C, H, W] -> [B, C, H, W].
+    [B, C, H, W] -> [B, C, H, W]. A large map goes through in row strips (MAX_STRIP_ELEMENTS): each
+    expands its rows plus the halo row on each side that the depthwise convolution reads.
     """
 
     def __init__(self, chans: int, expand_ratio: float) -> None:
@@ -64,15 +92,28 @@ class MBConv(nn.Module):
         self.act3 = nn.GELU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act1(self.conv1(x))
-        y = self.act2(self.conv2(y))
-        return self.act3(x + self.conv3(y))
+        height, width = x.shape[-2:]
+        rows = MAX_STRIP_ELEMENTS // (self.conv1.c.out_channels * width)
+        if rows >= height:
+            y = self.act1(self.conv1(x))
+            y = self.act2(self.conv2(y))
+            return self.act3(x + self.conv3(y))
+        return torch.cat([self._strip(x, top, bottom) for top, bottom in row_strips(height, rows)], dim=2)
+
+    def _strip(self, x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
+        """Output rows [top, bottom) of the block: [B, C, H, W] -> [B, C, bottom - top, W]."""
+        height = x.shape[-2]
+        first = max(top - 1, 0)
+        y = self.act1(self.conv1(x[:, :, first : min(bottom + 1, height)]))
+        y = self.act2(conv_rows(self.conv2, y, first, height, top, bottom))
+        return self.act3(x[:, :, top:bottom] + self.conv3(y))
 
 
 class PatchMerging(nn.Module):
     """Change width (and halve resolution when stride is 2): [B, C_in, H, W] -> [B, C_out, H', W'].
 
     H' = (H - 1) // stride + 1. The activation has no parameters, so one module serves both places.
+    A large widened map goes through in row strips of the output (conv_rows).
     """
 
     def __init__(self, in_chans: int, out_chans: int, stride: int) -> None:
@@ -83,9 +124,20 @@ class PatchMerging(nn.Module):
         self.conv3 = Conv2dBN(out_chans, out_chans)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.conv1(x))
-        x = self.act(self.conv2(x))
-        return self.conv3(x)
+        height, width = x.shape[-2:]
+        rows = MAX_STRIP_ELEMENTS // (self.conv1.c.out_channels * width)  # of the widened map
+        if rows >= height:
+            x = self.act(self.conv1(x))
+            x = self.act(self.conv2(x))
+            return self.conv3(x)
+        stride = self.conv2.c.stride[0]
+        out_height = (height - 1) // stride + 1
+        strips = []
+        for top, bottom in row_strips(out_height, max(1, rows // stride)):
+            first = max(top * stride - 1, 0)  # the rows the kernel-3 depthwise conv reads
+            wide = self.act(self.conv1(x[:, :, first : min((bottom - 1) * stride + 2, height)]))
+            strips.append(self.conv3(self.act(conv_rows(self.conv2, wide, first, height, top, bottom))))
+        return torch.cat(strips, dim=2)
 
 
 def attention_bias_index(window_size: int) -> torch.Tensor:
@@ -180,7 +232,8 @@ class TinyViTBlock(nn.Module):
         map_shape = (self.dim, *self.resolution)
         x = x + self._attend_windows(x)
         x = map_to_tokens(self.local_conv(tokens_to_map(x, map_shape)), map_shape)
-        return x + self.mlp(x)
+        tokens = MAX_STRIP_ELEMENTS // self.mlp.fc1.out_features  # hidden [tokens, 4C] pieces, as above
+        return torch.cat([part + self.mlp(part) for part in _split_rows(x, 1, tokens)], dim=1)
 
     def _attend_windows(self, x: torch.Tensor) -> torch.Tensor:
         """Attention within non-overlapping windows: [B, H*W, C] -> [B, H*W, C]."""
@@ -190,10 +243,28 @@ class TinyViTBlock(nn.Module):
         if pad_b or pad_r:  # static ints from the config, so export sees no branch
             x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
         rows, cols = (height + pad_b) // ws, (width + pad_r) // ws
-        # [B, rows, ws, cols, ws, C] -> [B*rows*cols, ws*ws, C]
-        windows = x.reshape(-1, rows, ws, cols, ws, dim).transpose(2, 3).reshape(-1, ws * ws, dim)
-        windows = self.attn(windows)
-        x = windows.reshape(-1, rows, cols, ws, ws, dim).transpose(2, 3).reshape(-1, rows * ws, cols * ws, dim)
+        x = x.reshape(-1, rows, ws, cols, ws, dim)
+        # Rows of windows at a time, so that the [windows, ws*ws, 3C] qkv products and the [windows,
+        # heads, ws*ws, ws*ws] scores stay under MAX_STRIP_ELEMENTS (at 1024: 27 and 19 MB whole).
+        points = ws * ws
+        group = MAX_STRIP_ELEMENTS // (cols * points * max(3 * dim, self.attn.num_heads * points))
+        x = torch.cat([self._attend_window_rows(part, ws, dim) for part in _split_rows(x, 1, group)], dim=1)
         if pad_b or pad_r:
             x = x[:, :height, :width]
         return x.reshape(-1, height * width, dim)
+
+    def _attend_window_rows(self, x: torch.Tensor, ws: int, dim: int) -> torch.Tensor:
+        """[B, rows, ws, cols, ws, C] windows -> attended map [B, rows*ws, cols*ws, C]."""
+        rows, cols = x.shape[1], x.shape[3]
+        windows = x.transpose(2, 3).reshape(-1, ws * ws, dim)  # [B*rows*cols, ws*ws, C]
+        windows = self.attn(windows)
+        return windows.reshape(-1, rows, cols, ws, ws, dim).transpose(2, 3).reshape(-1, rows * ws, cols * ws, dim)
+
+
+def _split_rows(x: torch.Tensor, axis: int, size: int) -> list[torch.Tensor]:
+    """``x`` cut along ``axis`` (a static one) into pieces of ``size`` (>= 1; one piece if it all fits).
+
+    Slices, not ``Tensor.split``: the ONNX export wrote an uneven split's sizes wrong (all equal).
+    """
+    length, size = x.shape[axis], max(1, size)
+    return [x.narrow(axis, start, min(size, length - start)) for start in range(0, length, size)]
