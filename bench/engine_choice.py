@@ -24,6 +24,7 @@ from sam_edge.runtime.backend_choice import (
     write_backend_choice,
 )
 from sam_edge.runtime.backends import resolve_threads
+from sam_edge.runtime.default_model import bundled_model_dir
 from sam_edge.runtime.errors import SamEdgeNote
 from sam_edge.runtime.graph_file import GraphFile
 from sam_edge.runtime.model_dir import find_model_files
@@ -59,9 +60,13 @@ def ensure_measured_here(
     """The running CPU's measurement of ``model_dir``, measured now (and recorded when the directory is
     writable) if its record has none and the directory offers two engines; None when there is no choice.
 
-    The bench calls this before timing anything, so that every model it times (``--random`` exports,
-    quantized and bundled ones) runs on the engines chosen for this CPU, as segment and serve then do.
+    ``sam-edge bench`` calls this before timing anything, so that the models it times (``--random``
+    exports, exported and quantized directories) run on the engines chosen for this CPU, as segment,
+    everything and serve then do. The bundled model is not measured here (its directory is the
+    installed package): the runtime's note names ``sam-edge backends`` for it.
     """
+    if Path(model_dir).resolve() == bundled_model_dir().resolve():
+        return load_backend_choice(model_dir, threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamEdgeNote)  # not measured here yet: measuring it is what this does
         precision = GraphFile.parse(find_model_files(model_dir).encoder).precision

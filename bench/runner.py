@@ -48,6 +48,9 @@ class BenchSettings:
     checkpoint: str | None = None
     measure_rss: bool = True
     roofline: bool = True  # measure this CPU's peaks and each roofline scenario's floor (bench/floors.py)
+    # Time both engines first when the model has no measurement for this CPU, and record it beside the
+    # graphs (bench/engine_choice.ensure_measured_here); `sam-edge bench` does, library calls opt in.
+    choose_engines: bool = False
 
     def __post_init__(self) -> None:
         check_positive(self.target_ms, "target")
@@ -235,7 +238,7 @@ def run_benchmarks(
     threads = resolve_threads(settings.threads)
     names = list(settings.scenarios or SCENARIOS)
     wanted = {SCENARIOS[name][0].reference for name in names}
-    if settings.backend is None:
+    if settings.backend is None and settings.choose_engines:
         ensure_measured_here(Path(model_dir), threads, progress)
     ctx = build_context(Path(model_dir), settings, threads, wanted)
     model = describe_predictor(ctx.predictor)

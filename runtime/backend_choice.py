@@ -122,11 +122,12 @@ def engines_with_encoder(model_dir: Path, precision: str = "fp32") -> list[str]:
 
 
 def write_backend_choice(choice: BackendChoice, model_dir: Path, model_name: str) -> Path:
-    """Add ``choice`` to the directory's record, replacing an earlier one for the same CPU and threads."""
+    """Add ``choice`` to the directory's record, replacing an earlier one for the same CPU and threads;
+    measurements of the earlier layout (no ISA flags: they match no CPU) are dropped."""
     kept = [
         old
         for old in load_backend_choices(model_dir)
-        if not (old.is_for(choice.machine, choice.isa) and old.threads == choice.threads)
+        if old.isa and not (old.is_for(choice.machine, choice.isa) and old.threads == choice.threads)
     ]
     record = {"format": RECORD_FORMAT, "measurements": [c.to_record() for c in [*kept, choice]]}
     path = Path(model_dir) / f"{model_name}{CHOICE_SUFFIX}"

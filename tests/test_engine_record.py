@@ -110,6 +110,8 @@ def test_a_record_of_the_earlier_layout_reads_as_an_unknown_cpu(model_copy, on_c
     assert (only.machine, only.isa, only.cpu) == (HERE[0], "", "Test CPU 9000 (flags not recorded)")
     chosen, notes = engines(model_copy)
     assert chosen == ("onnxruntime", "onnxruntime") and "it has Test CPU 9000 (flags not recorded)" in notes[0]
+    write_backend_choice(choice(HERE, "openvino", "openvino"), model_copy, "vit_small")  # measured here: replaces it
+    assert [(c.machine, c.isa) for c in load_backend_choices(model_copy)] == [HERE]
 
 
 @pytest.mark.parametrize("text", ["{not json", '{"measurements": [{"encoder_ms": {"tpu": 1}}]}', "[]"])
@@ -135,3 +137,32 @@ def test_sam_edge_backends_adds_this_cpu_and_keeps_the_others(model_copy, on_cpu
     assert "on Test CPU 9000 (avx2 fma avx512f), 1 threads" in out
     assert [(c.machine, c.threads) for c in load_backend_choices(model_copy)] == [("Other CPU 1", 2), (HERE[0], 1)]
     assert engines(model_copy)[1] == []  # measured here now: no note
+
+
+def test_the_bench_measures_a_model_this_cpu_has_no_entry_for_once_and_records_it(model_copy, on_cpu):
+    from sam_edge.bench.engine_choice import ensure_measured_here
+
+    write_backend_choice(choice(ELSEWHERE, "openvino", "openvino"), model_copy, "vit_small")
+    messages = []
+    measured = ensure_measured_here(model_copy, threads=1, progress=messages.append)
+    assert (measured.machine, measured.isa, measured.threads) == (*HERE, 1)
+    assert messages[0] == "  engines not measured on this CPU at 1 threads: timing them first"
+    assert messages[-1].startswith("  recorded in vit_small.backends.json: encoder ")
+    assert [c.machine for c in load_backend_choices(model_copy)] == ["Other CPU 1", HERE[0]]
+    again = []
+    assert ensure_measured_here(model_copy, threads=1, progress=again.append) == measured and again == []
+
+
+def test_the_bench_leaves_the_bundled_model_and_single_engine_models_alone(on_cpu, tmp_path, exported_golden_model):
+    from sam_edge.bench.engine_choice import ensure_measured_here
+    from sam_edge.runtime.default_model import bundled_model_dir
+
+    bundled = bundled_model_dir()
+    before = (bundled / "nano.backends.json").read_bytes()
+    messages = []
+    ensure_measured_here(bundled, threads=1, progress=messages.append)
+    assert messages == [] and (bundled / "nano.backends.json").read_bytes() == before
+    onnx_only = shutil.copytree(
+        exported_golden_model("vit_small"), tmp_path / "onnx", ignore=shutil.ignore_patterns("*.xml", "*.bin")
+    )
+    assert ensure_measured_here(onnx_only, threads=1, progress=messages.append) is None and messages == []

@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         encoder_budget_ms=args.encoder_budget_ms,
         scenarios=args.scenarios,
         checkpoint=str(args.checkpoint) if args.checkpoint else None,
+        choose_engines=True,
     )
     if args.out is not None:
         check_output_dir(args.out)  # fail before minutes of work, not after
