@@ -69,7 +69,8 @@ def ensure_measured_here(
         return load_backend_choice(model_dir, threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SamEdgeNote)  # not measured here yet: measuring it is what this does
-        precision = GraphFile.parse(find_model_files(model_dir).encoder).precision
+        encoder = GraphFile.parse(find_model_files(model_dir).encoder)
+    precision = encoder.precision
     if len(engines_with_encoder(model_dir, precision)) < 2:
         return None
     choice = load_backend_choice(model_dir, threads)
@@ -78,7 +79,7 @@ def ensure_measured_here(
     progress(f"  engines not measured on this CPU at {threads} threads: timing them first")
     choice = measure_backends(model_dir, threads=threads, progress=progress, precision=precision)
     if os.access(model_dir, os.W_OK):
-        path = write_backend_choice(choice, model_dir, GraphFile.parse(find_model_files(model_dir).encoder).model)
+        path = write_backend_choice(choice, model_dir, encoder.model)
         progress(
             f"  recorded in {path.name}: encoder {choice.preferred('encoder')}, decoder {choice.preferred('decoder')}"
         )

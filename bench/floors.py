@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sam_edge.bench.graph_cost import graph_cost
+from sam_edge.bench.graph_cost import GraphCost, graph_cost
 from sam_edge.bench.op_profile import encoder_feeds, prompt_graph_feeds
 from sam_edge.bench.roofline import Peaks, floor_ms
 
@@ -34,13 +34,13 @@ def scenario_floors(
     if predictor.encoder is not None:
         size = predictor.metadata.image_size
         preprocessing = height * width * 3 + 2 * 3 * size * size * 4
-        floors["encoder"] = _floor(predictor.encoder.path, encoder_feeds(predictor), peaks, threads, 0.0, preprocessing)
+        encoder_cost = _count(predictor.encoder.path, encoder_feeds(predictor), threads)
+        floors["encoder"] = _floor(encoder_cost, peaks, 0.0, preprocessing)
     flops, moved = predictor.mask_upscaler().cost(3)
-    floors["predict_1_point"] = _floor(
-        predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, flops, moved
-    )
+    prompt_cost = _count(predictor.decoder.path, prompt_graph_feeds(predictor), threads)
+    floors["predict_1_point"] = _floor(prompt_cost, peaks, flops, moved)
     if everything_prompts and "floor_ms" in floors.get("encoder", {}):
-        one = _floor(predictor.decoder.path, prompt_graph_feeds(predictor), peaks, threads, 0.0, 0.0)
+        one = _floor(prompt_cost, peaks, 0.0, 0.0)  # the masks' upscaling left out (module docstring)
         floors["everything"] = _times_prompts(floors["encoder"], one, everything_prompts)
     return floors
 
@@ -59,16 +59,23 @@ def _times_prompts(encoder: dict, prompt: dict, prompts: int) -> dict:
     }
 
 
-def _floor(graph: Path, feeds: dict, peaks: Peaks, threads: int, extra_flops: float, extra_bytes: float) -> dict:
+def _count(graph: Path, feeds: dict, threads: int) -> GraphCost | str:
+    """The graph's counted cost (on its ONNX form), or why it cannot be counted."""
     onnx_graph = Path(graph).with_suffix(".onnx")
     if not onnx_graph.is_file():
-        return {"skipped": f"no ONNX form of {Path(graph).name} to count its operations on"}
-    cost = graph_cost(onnx_graph, feeds, threads)
+        return f"no ONNX form of {Path(graph).name} to count its operations on"
+    return graph_cost(onnx_graph, feeds, threads)
+
+
+def _floor(cost: GraphCost | str, peaks: Peaks, extra_flops: float, extra_bytes: float) -> dict:
+    """Floor of a counted graph plus extra work priced at the fp32 GEMM rate / the bandwidth."""
+    if isinstance(cost, str):
+        return {"skipped": cost}
     rate = peaks.best("fp32") * 1e9
     extra_ms = max(extra_flops / rate, extra_bytes / (peaks.bandwidth_gbs["dram"] * 1e9)) * 1e3 if rate else 0.0
     return {
         "floor_ms": floor_ms(cost, peaks) + extra_ms,
         "gflop": (cost.flops + extra_flops) / 1e9,
         "mbytes": (cost.bytes + extra_bytes) / 1e6,
-        "graph": onnx_graph.name,
+        "graph": cost.graph,
     }

@@ -61,15 +61,21 @@ def compare_latency(
 ) -> LatencyComparison:
     """Median encoder time of both graphs on ``backend`` with ``rounds`` alternating timed calls each."""
     threads = resolve_threads(threads)
-    runners = [_runner(backend, path, threads) for path in (fp32_graph, candidate_graph)]
-    for run in runners:
+    fp32, candidate = (_runner(backend, path, threads) for path in (fp32_graph, candidate_graph))
+    fp32_ms, candidate_ms = _alternating_ms(lambda: fp32(feed), lambda: candidate(feed), rounds)
+    return LatencyComparison(backend, threads, fp32_ms, candidate_ms)
+
+
+def _alternating_ms(fp32: Callable[[], object], candidate: Callable[[], object], rounds: int):
+    """(fp32 ms, candidate ms) of ``rounds`` calls each, after warming both up, the two taking turns."""
+    for call in (fp32, candidate):
         for _ in range(DEFAULT_WARMUP):
-            run(feed)
-    samples: list[list[float]] = [[], []]
+            call()
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
-        for run, times in zip(runners, samples):
-            times.append(time_once(lambda run=run: run(feed)) * 1e3)
-    return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))
+        for call, times in zip((fp32, candidate), samples):
+            times.append(time_once(call) * 1e3)
+    return tuple(samples[0]), tuple(samples[1])
 
 
 def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], object]:
@@ -96,10 +102,6 @@ def compare_predict_latency(
     point = np.array([[width / 2, height / 2]], np.float32), np.array([1], np.int64)
     for predictor in decoders:
         predictor.set_image_embedding(embedding)
-        for _ in range(DEFAULT_WARMUP):
-            predictor.predict(*point)
-    samples: list[list[float]] = [[], []]
-    for _ in range(rounds):
-        for predictor, times in zip(decoders, samples):
-            times.append(time_once(lambda p=predictor: p.predict(*point)) * 1e3)
-    return LatencyComparison(backend, threads, tuple(samples[0]), tuple(samples[1]))
+    fp32, candidate = decoders
+    fp32_ms, candidate_ms = _alternating_ms(lambda: fp32.predict(*point), lambda: candidate.predict(*point), rounds)
+    return LatencyComparison(backend, threads, fp32_ms, candidate_ms)

@@ -88,7 +88,11 @@ def load_backend_choices(model_dir: Path) -> list[BackendChoice]:
 
 def load_backend_choice(model_dir: Path, threads: int | None = None) -> BackendChoice | None:
     """The measurement of the running CPU (the one at ``threads`` if several), else None."""
-    here = [choice for choice in load_backend_choices(model_dir) if choice.is_for(*this_cpu())]
+    return _this_cpus(load_backend_choices(model_dir), threads)
+
+
+def _this_cpus(choices: list[BackendChoice], threads: int | None) -> BackendChoice | None:
+    here = [choice for choice in choices if choice.is_for(*this_cpu())]
     same_threads = [choice for choice in here if choice.threads == threads]
     return (same_threads or here or [None])[0]
 
@@ -97,16 +101,17 @@ def choice_for_this_cpu(model_dir: Path, engines: list[str], threads: int | None
     """The running CPU's measurement; when the directory offers a choice of ``engines`` and has a record,
     but none for this CPU (measured on another one), say so once (a ``SamEdgeNote``) and return None
     (default order). A directory without any record (exported with timing skipped) says nothing."""
-    choice = load_backend_choice(model_dir, threads)
-    if choice is None and len(engines) > 1 and load_backend_choices(model_dir):
-        warnings.warn(not_measured_here_note(model_dir), SamEdgeNote, stacklevel=3)
+    known = load_backend_choices(model_dir)
+    choice = _this_cpus(known, threads)
+    if choice is None and len(engines) > 1 and known:
+        warnings.warn(not_measured_here_note(model_dir, known), SamEdgeNote, stacklevel=3)
     return choice
 
 
-def not_measured_here_note(model_dir: Path) -> str:
-    """One line: which CPUs the record knows, that this one is not among them, and the command that measures."""
+def not_measured_here_note(model_dir: Path, known: list[BackendChoice]) -> str:
+    """One line: which CPUs the record knows (``known``, not empty), that this one is not among them,
+    and the command that measures."""
     machine, isa = this_cpu()
-    known = load_backend_choices(model_dir)
     if isa == UNREADABLE_ISA:
         why = f"this CPU's features cannot be read ({machine})"
     else:

@@ -266,5 +266,4 @@ def _split_rows(x: torch.Tensor, axis: int, size: int) -> list[torch.Tensor]:
 
     Slices, not ``Tensor.split``: the ONNX export wrote an uneven split's sizes wrong (all equal).
     """
-    length, size = x.shape[axis], max(1, size)
-    return [x.narrow(axis, start, min(size, length - start)) for start in range(0, length, size)]
+    return [x.narrow(axis, top, bottom - top) for top, bottom in row_strips(x.shape[axis], size)]
