@@ -18,40 +18,45 @@ _GROUPS = 13  # 5-bit groups of a 64-bit signed number: enough for any count of 
 def window_counts(mask: np.ndarray, top: int, left: int, image_size: tuple[int, int]) -> np.ndarray:
     """Counts of the [H, W] mask that is ``mask`` [h, w] placed at (row ``top``, column ``left``), zeros elsewhere.
 
-    The full-frame mask is never built: transitions are found in the window alone (each window column
-    padded with a zero above and below) and mapped to Fortran-order indices of the [H, W] frame.
+    The full-frame mask is never built. The window's columns, transposed into one contiguous run,
+    give the transitions inside each column in one comparison (a per-column padded copy costs ~3x
+    more); a column whose first or last pixel is set adds a transition at the window's top or bottom
+    edge. Each is mapped to its Fortran-order index in the [H, W] frame. A window as tall as the
+    frame is a contiguous stretch of it, so its transitions need no mapping (a served 640 x 480
+    mask's counts take ~0.3 ms).
     """
     height, width = (int(v) for v in image_size)
     mask = np.asarray(mask, dtype=bool)
     rows, cols = mask.shape
     if top < 0 or left < 0 or top + rows > height or left + cols > width:
         raise InvalidInputError(f"a {rows}x{cols} window at ({top}, {left}) does not fit a {height}x{width} image")
-    padded = np.zeros((cols, rows + 2), dtype=bool)
-    padded[:, 1:-1] = mask.T
-    col, row = np.nonzero(padded[:, 1:] != padded[:, :-1])
-    index = (left + col).astype(np.int64) * height + top + row
-    # A window as tall as the image joins the bottom of one column to the top of the next: a run that
-    # continues across the column break shows up as two transitions at one index, which cancel.
-    if rows == height and index.size:
-        values, repeats = np.unique(index, return_counts=True)
-        index = values[repeats % 2 == 1]
+    if rows == 0 or cols == 0:
+        return np.array([height * width], dtype=np.int64)
+    pixels = np.ascontiguousarray(mask.T).reshape(-1)  # column after column
+    changes = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1
+    if rows == height:  # the window's columns are one contiguous stretch of the frame's pixels
+        start = left * height
+        index = np.concatenate(
+            ([start] if pixels[0] else [], start + changes, [start + pixels.size] if pixels[-1] else [])
+        )
+        index = index.astype(np.int64)
+    else:
+        inside = changes[changes % rows != 0]  # a change across a column break is no transition in the frame
+        column_top = (left + np.arange(cols, dtype=np.int64)) * height + top  # frame index of each column's top
+        edges = (
+            column_top[inside // rows] + inside % rows,
+            column_top[mask[0]],  # set pixel at the top edge: a run starts there
+            column_top[mask[-1]] + rows,  # set pixel at the bottom edge: a run ends below it
+        )
+        index = np.sort(np.concatenate(edges))
     index = index[index < height * width]  # a run ending at the last pixel is no transition
     return np.diff(np.concatenate(([0], index, [height * width]))).astype(np.int64)
 
 
 def mask_counts(mask: np.ndarray) -> np.ndarray:
-    """Counts of a bool [H, W] mask (int64, first run = zeros).
-
-    The whole frame is one run of Fortran-order pixels: transitions of the transposed copy (about 5x
-    faster than window_counts' per-column padding; a served mask's RLE costs ~0.3 ms at 640 x 480).
-    """
+    """Counts of a bool [H, W] mask (int64, first run = zeros): the whole frame as one window."""
     mask = np.asarray(mask, dtype=bool)
-    if mask.size == 0:
-        return window_counts(mask, 0, 0, mask.shape)
-    pixels = np.ascontiguousarray(mask.T).reshape(-1)
-    changes = np.flatnonzero(pixels[1:] != pixels[:-1]) + 1
-    counts = np.diff(np.concatenate(([0], changes, [pixels.size]))).astype(np.int64)
-    return np.concatenate((np.zeros(1, np.int64), counts)) if pixels[0] else counts
+    return window_counts(mask, 0, 0, mask.shape)
 
 
 def counts_area(counts: np.ndarray) -> int:

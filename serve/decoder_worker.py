@@ -19,7 +19,6 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from sam_edge.runtime.embedding import ImageEmbedding
-from sam_edge.runtime.prediction import Prediction
 from sam_edge.runtime.predictor import SamPredictor
 
 Result = TypeVar("Result")
@@ -53,11 +52,9 @@ class DecoderWorker:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def best_mask(predictor: SamPredictor, point_coords, point_labels, box, multimask: bool) -> Prediction:
-    """The top-scored mask of one prompt as a one-mask Prediction (masks [1, H, W], scores [1],
-    low_res_logits [1, 256, 256]); of the three candidates only that one is upscaled."""
+def best_mask(predictor: SamPredictor, point_coords, point_labels, box, multimask: bool) -> tuple[float, np.ndarray]:
+    """(score, low-res logits float32 [1, 256, 256]) of one prompt's top-scored mask: the caller
+    upscales that one only (serve/mask_messages.py)."""
     scores, low_res = predictor.decode_low_res(point_coords, point_labels, box, None, multimask, batched=False)
     best = int(np.argmax(scores[0]))
-    logits = low_res[0, best : best + 1]
-    upscaler = predictor.mask_upscaler()
-    return Prediction(upscaler.masks(logits), scores[0, best : best + 1], logits, upscaler)
+    return float(scores[0, best]), low_res[0, best : best + 1]

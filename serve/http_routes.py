@@ -72,12 +72,13 @@ async def predict(request: Request) -> JSONResponse:
         raise HTTPException(422, str(error)) from None
 
     def decode(predictor):
-        result = predictor.predict(
-            **prompt.as_kwargs(), mask_input=mask_input, multimask_output=multimask, return_logits=True
-        )  # masks and stability from one upscaling (serve/mask_messages.py)
-        masks = http_masks(result)  # RLE on the decoder thread too: the event loop only sends
+        # RLE on the decoder thread too: the event loop only sends
+        scores, low_res = predictor.decode_low_res(
+            prompt.points, prompt.labels, prompt.box, mask_input, multimask, batched=False
+        )
+        masks = http_masks(predictor.mask_upscaler(), scores[0], low_res[0])
         if return_logits:
-            for record, logits in zip(masks, result.low_res_logits):
+            for record, logits in zip(masks, low_res[0]):
                 record["low_res_logits"] = logits.round(4).tolist()
         return masks
 

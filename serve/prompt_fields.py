@@ -35,10 +35,6 @@ class Prompt:
         if self.box is not None:
             check_inside([self.box[:2], self.box[2:]], original_size, "box")
 
-    def as_kwargs(self) -> dict:
-        """The prompt as SamPredictor.predict's point_coords, point_labels, box."""
-        return {"point_coords": self.points, "point_labels": self.labels, "box": self.box}
-
 
 def number(value, name: str) -> float:
     """A finite JSON number as float."""

@@ -40,6 +40,12 @@ class Service:
             self.encoder_predictor, settings.max_image_pixels, settings.max_pending_encodes, settings.encoder_nice
         )
         self.decoder = DecoderWorker(self.decoder_predictor)
+        # What the engines execute never changes once compiled; asking OpenVINO costs ~15 ms, too long
+        # for the event loop that every session shares.
+        self.executed_precision = {
+            "encoder_executes": self.encoder_predictor.encoder.executed_precision(),
+            "decoder_executes": self.decoder_predictor.decoder.per_prompt.executed_precision(),
+        }
         self.images = ImageStore(settings.max_images)
         self.sessions = 0
         self.started = time.monotonic()
@@ -80,8 +86,7 @@ class Service:
             "precision": {
                 "encoder": encoder.metadata.precision,
                 "decoder": decoder.metadata.precision,
-                "encoder_executes": encoder.executed_precision(),
-                "decoder_executes": decoder.per_prompt.executed_precision(),
+                **self.executed_precision,
             },
             "threads": {
                 "encoder": self.encoder_threads,

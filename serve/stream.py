@@ -33,7 +33,7 @@ from sam_edge.runtime.mask_tracking import MaskTrack
 from sam_edge.serve.decoder_worker import best_mask
 from sam_edge.serve.encoder_worker import EncodedFrame, Frame
 from sam_edge.serve.fixation import FixationFilter
-from sam_edge.serve.mask_messages import stream_mask
+from sam_edge.serve.mask_messages import stream_low_res_mask, stream_mask
 from sam_edge.serve.prompt_fields import Prompt
 from sam_edge.serve.prompt_slot import LatestSlot
 from sam_edge.serve.stream_messages import (
@@ -224,10 +224,11 @@ class StreamSession:
     def _decode_prompt(self, predictor, *, job: PromptJob, fields: dict) -> dict:
         """On the decoder thread: the prompt's top-scored mask (and a new track from it while tracking)."""
         if self.tracking:
-            result = self._start_track(job.prompt)
-        else:
-            result = best_mask(predictor, job.prompt.points, job.prompt.labels, job.prompt.box, self.config.multimask)
-        return stream_mask(result, job.source, **fields)
+            return stream_mask(self._start_track(job.prompt), job.source, **fields)
+        score, low_res = best_mask(
+            predictor, job.prompt.points, job.prompt.labels, job.prompt.box, self.config.multimask
+        )
+        return stream_low_res_mask(predictor.mask_upscaler(), score, low_res, job.source, **fields)
 
     def _start_track(self, prompt: Prompt):
         if prompt.box is not None:
