@@ -25,6 +25,12 @@ from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
 BACKENDS = ("onnxruntime", "openvino")
 EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
 ORT_ARM64_BF16_FASTMATH = "mlas.enable_gemm_fastmath_arm64_bfloat16"
+# Trained weights make subnormal activations (attention weights of far-off tokens, mostly), and an x86
+# core takes a microcode assist for each product with one. onnxruntime's pool threads flush them to
+# zero with this entry (OpenVINO's CPU plugin needs nothing): nano's encoder ran 1.44x faster, its
+# outputs unchanged. The calling thread keeps its own flags, so the graphs flush their attention
+# weights themselves too (export/modeling/split_decoder.py).
+ORT_DENORMALS_AS_ZERO = "session.set_denormal_as_zero"
 
 
 class Backend(Protocol):
@@ -98,6 +104,7 @@ class OnnxRuntimeBackend:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry(ORT_ARM64_BF16_FASTMATH, "0")  # fp32 means fp32 (module docstring)
+        options.add_session_config_entry(ORT_DENORMALS_AS_ZERO, "1")
         options.enable_mem_pattern = not lean_memory
         self.lean_memory = lean_memory
         self._run_options = ort.RunOptions()

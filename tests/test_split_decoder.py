@@ -10,7 +10,12 @@ torch = pytest.importorskip("torch")
 from golden_data import golden_spec  # noqa: E402
 
 from sam_edge.export.api import build_random_sam  # noqa: E402
-from sam_edge.export.modeling.split_decoder import DecoderImageStage, DecoderPromptStage  # noqa: E402
+from sam_edge.export.modeling.split_decoder import (  # noqa: E402
+    SMALLEST_NORMAL,
+    DecoderImageStage,
+    DecoderPromptStage,
+    _attention_weights,
+)
 from sam_edge.export.specs import get_spec  # noqa: E402
 
 
@@ -69,3 +74,14 @@ def test_image_stage_outputs_are_shared_by_all_prompts(sam):
     assert keys.shape == (1, 8, 16, 4096) and values.shape == (1, 8, 4096, 16) and queries.shape == (1, 4096, 128)
     no_mask = sam.prompt_encoder.no_mask_embed.weight.reshape(1, 256, 1, 1)
     torch.testing.assert_close(tokens, (embeddings + no_mask).flatten(2).transpose(1, 2))
+
+
+def test_attention_weights_flush_subnormals_and_keep_the_rest():
+    # Scores 100 apart: softmax gives exp(-100) ~ 3.7e-44 for the low ones, a subnormal float32.
+    scores = torch.tensor([[0.0, -100.0, -10.0, -200.0], [5.0, 5.0, -95.0, 4.0]])
+    weights = _attention_weights(scores)
+    reference = torch.softmax(scores, dim=-1)
+    assert torch.count_nonzero((reference > 0) & (reference < SMALLEST_NORMAL)) == 2  # the case is real
+    tiny = reference < SMALLEST_NORMAL
+    assert torch.all(weights[tiny] == 0) and torch.equal(weights[~tiny], reference[~tiny])
+    assert weights.dtype == torch.float32 and weights.shape == scores.shape
