@@ -25,10 +25,11 @@ class Sample:
     input_size: tuple[int, int]
 
 
-def make_sample(seed: int, image_size: int, max_instances: int, rng: np.random.Generator) -> Sample:
-    """Generate scene ``seed`` and keep up to ``max_instances`` instances chosen at random."""
+def make_sample(seed: int, image_size: int, max_instances: int, rng: np.random.Generator, copies: int = 1) -> Sample:
+    """Generate scene ``seed`` and keep up to ``max_instances`` instances chosen at random, each
+    ``copies`` times (every copy gets its own prompt: more prompts per encoded image)."""
     scene = generate_scene(seed)
-    keep = rng.permutation(len(scene.instance_masks))[:max_instances]
+    keep = np.tile(rng.permutation(len(scene.instance_masks))[:max_instances], copies)
     input_size = preprocess_shape(*scene.image.shape[:2], image_size)
     resized = resize_longest_side(scene.image, image_size)
     image = torch.from_numpy(normalize_and_pad(resized, image_size, PIXEL_MEAN, PIXEL_STD))

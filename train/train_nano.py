@@ -56,12 +56,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
     parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
     parser.add_argument(
+        "--warm-size", type=int, default=256, help="resolution of the first stage (16x cheaper decoding than 1024)"
+    )
+    parser.add_argument(
+        "--warm-fraction", type=float, default=0.35, help="first fraction of the budget at --warm-size (0: none)"
+    )
+    parser.add_argument(
         "--calibration-images",
         type=int,
         default=60,
         help="scenes for re-estimating BatchNorm statistics before the fine-tune (0: keep training BN)",
     )
     parser.add_argument("--instances", type=int, default=6, help="instances (prompts) per scene and step")
+    parser.add_argument(
+        "--prompts-per-instance",
+        type=int,
+        default=2,
+        help="prompts per kept instance and step, each sampled on its own (one decoder call holds them all)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="correction-click rounds after the first prompt")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
@@ -73,6 +85,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--seed", type=int, default=0, help="initialisation seed (scenes come from training_seed(step))"
     )
     return parser.parse_args(argv)
+
+
+def stage_size(args, progress: float) -> int:
+    """Training resolution at ``progress`` (0..1) of the budget: --warm-size, then --image-size, then 1024.
+
+    Decoding dominates a step (3 rounds x instances decoder passes against one encoder pass), and its
+    cost grows with the embedding grid (S/16 squared): a 256 step decodes 16x fewer image tokens than
+    one at 1024, so the first stage learns objectness and prompt semantics on many more scenes.
+    """
+    if progress >= 1 - args.finetune_fraction:
+        return 1024
+    return args.warm_size if progress < args.warm_fraction else args.image_size
 
 
 def learning_rate(args, step: int, progress: float) -> float:
@@ -104,11 +128,11 @@ def input_frame_masks(low_res_logits: torch.Tensor, input_size: tuple[int, int])
 def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
     """Interactive-segmentation rounds on one scene; returns losses and IoUs for the log."""
     rng = np.random.default_rng((args.seed, step))
-    sample = make_sample(training_seed(step), image_size, args.instances, rng)
+    sample = make_sample(training_seed(step), image_size, args.instances, rng, args.prompts_per_instance)
     sam.set_image_size(image_size)
     embedding = sam.encode_image(sample.image)
     use_box = rng.random(len(sample.input_masks)) < 0.5
-    coords, labels = first_prompts(sample.input_masks, use_box, rng)
+    coords, labels = first_prompts(sample.input_masks, use_box, rng, image_size)
     losses, first_iou, last_iou = [], [], []
     for group in (use_box, ~use_box):
         if not group.any():
@@ -145,6 +169,21 @@ def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
         "iou_first": float(torch.cat(first_iou).mean()),
         "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan"),
     }
+
+
+def check_settings(args) -> None:
+    """Refuse settings that cannot train: one line each."""
+    for name in ("warm_size", "image_size"):
+        size = getattr(args, name)
+        if size < 64 or size > 1024 or size % 64:
+            raise SystemExit(f"--{name.replace('_', '-')} must be a multiple of 64 within 64..1024; got {size}")
+    if not 0 <= args.warm_fraction <= 1 - args.finetune_fraction or not 0 <= args.finetune_fraction <= 1:
+        raise SystemExit(
+            "--warm-fraction and --finetune-fraction must be within 0..1 and sum to at most 1; got "
+            f"{args.warm_fraction} and {args.finetune_fraction}"
+        )
+    if args.hours <= 0 or args.instances < 1 or args.rounds < 0 or args.prompts_per_instance < 1:
+        raise SystemExit("--hours must be > 0, --instances >= 1, --prompts-per-instance >= 1 and --rounds >= 0")
 
 
 def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False) -> None:
@@ -196,7 +235,11 @@ def save_snapshot(checkpoint: Path, snapshot: Path) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    check_settings(args)
     torch.set_num_threads(args.threads)
+    # Trained attention puts many weights below float32's smallest normal number, and each product
+    # with one costs a microcode assist on x86: flushing them keeps late steps as fast as early ones.
+    torch.set_flush_denormal(True)
     sam, optimizer, step, elapsed, warmup_origin = open_run(args)
     bn_frozen = (
         bool(
@@ -216,7 +259,7 @@ def main(argv=None) -> None:
             started = time.perf_counter()
             progress = elapsed / budget
             finetune = progress >= 1 - args.finetune_fraction
-            image_size = 1024 if finetune else args.image_size
+            image_size = stage_size(args, progress)
             if finetune and args.calibration_images and not bn_frozen:
                 print(
                     f"re-estimating BatchNorm statistics at 1024 on {args.calibration_images} scenes, then freezing "
