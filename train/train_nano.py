@@ -53,6 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--resume-from", type=Path, help="continue from another checkpoint (e.g. a weights-only snapshot)"
     )
     parser.add_argument("--hours", type=float, default=4.0, help="total wall-clock budget across resumes")
+    parser.add_argument(
+        "--cpu-hours",
+        type=float,
+        help="budget in CPU-hours of this process (all threads) instead of wall-clock hours: the same run on "
+        "a machine shared with other work",
+    )
     parser.add_argument("--image-size", type=int, default=512, help="training resolution before the fine-tune")
     parser.add_argument("--finetune-fraction", type=float, default=0.15, help="last fraction of the budget at 1024")
     parser.add_argument(
@@ -182,11 +188,15 @@ def check_settings(args) -> None:
             "--warm-fraction and --finetune-fraction must be within 0..1 and sum to at most 1; got "
             f"{args.warm_fraction} and {args.finetune_fraction}"
         )
+    if args.cpu_hours is not None and args.cpu_hours <= 0:
+        raise SystemExit(f"--cpu-hours must be > 0; got {args.cpu_hours}")
     if args.hours <= 0 or args.instances < 1 or args.rounds < 0 or args.prompts_per_instance < 1:
         raise SystemExit("--hours must be > 0, --instances >= 1, --prompts-per-instance >= 1 and --rounds >= 0")
 
 
-def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False) -> None:
+def save_checkpoint(
+    path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False, cpu: float = 0.0
+) -> None:
     """Atomic: a crash during the write leaves the previous checkpoint intact."""
     temp = path.with_name(path.name + ".partial")
     torch.save(
@@ -195,6 +205,7 @@ def save_checkpoint(path: Path, sam: Sam, optimizer, step: int, elapsed: float, 
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_seconds": elapsed,
+            "cpu_seconds": cpu,
             "bn_frozen": bn_frozen,
             "args": {k: str(v) for k, v in vars(args).items()},
         },
@@ -227,10 +238,19 @@ def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
     return sam, optimizer, step, float(state["elapsed_seconds"]), 0
 
 
+def previous_cpu_seconds(args) -> float:
+    """CPU seconds a resumed run had used (0 for a new run, or a checkpoint written before they were kept)."""
+    if not (args.resume or args.resume_from):
+        return 0.0
+    state = torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True)
+    return float(state.get("cpu_seconds", 0.0))
+
+
 def save_snapshot(checkpoint: Path, snapshot: Path) -> None:
     """Weights + progress only (no optimizer state): small enough to carry between machines."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    torch.save({k: state[k] for k in ("model", "step", "elapsed_seconds", "bn_frozen") if k in state}, snapshot)
+    kept = ("model", "step", "elapsed_seconds", "cpu_seconds", "bn_frozen")
+    torch.save({k: state[k] for k in kept if k in state}, snapshot)
 
 
 def main(argv=None) -> None:
@@ -250,14 +270,26 @@ def main(argv=None) -> None:
         if (args.resume or args.resume_from)
         else False
     )
+    # CPU time of this process (all its threads) across resumes: on a machine shared with other work
+    # the wall-clock budget buys fewer CPU-seconds, and the learning curve is reported against these.
+    cpu_before = previous_cpu_seconds(args) - time.process_time()
     sam.train()
-    budget = args.hours * 3600
-    print(f"training nano from step {step} ({elapsed / 3600:.2f} of {args.hours} h used) into {args.out}", flush=True)
+    budget = (args.cpu_hours or args.hours) * 3600
+
+    def used() -> float:
+        """Seconds of the budget spent: CPU seconds with --cpu-hours, else wall-clock step time."""
+        return cpu_before + time.process_time() if args.cpu_hours else elapsed
+
+    unit = "CPU-h" if args.cpu_hours else "h"
+    print(
+        f"training nano from step {step} ({used() / 3600:.2f} of {budget / 3600} {unit} used) into {args.out}",
+        flush=True,
+    )
     last_save, window = time.perf_counter(), []
     with open(args.out / LOG, "a") as log:
-        while elapsed < budget:
+        while used() < budget:
             started = time.perf_counter()
-            progress = elapsed / budget
+            progress = used() / budget
             finetune = progress >= 1 - args.finetune_fraction
             image_size = stage_size(args, progress)
             if finetune and args.calibration_images and not bn_frozen:
@@ -284,25 +316,28 @@ def main(argv=None) -> None:
             window.append(record)
             if step % args.log_every == 0:
                 means = {key: float(np.nanmean([r[key] for r in window])) for key in window[0]}
-                entry = {"step": step, "hours": round(elapsed / 3600, 4), "lr": lr, "image_size": image_size, **means}
+                entry = {"step": step, "hours": round(elapsed / 3600, 4), "lr": lr, "image_size": image_size}
+                entry.update(cpu_hours=round((cpu_before + time.process_time()) / 3600, 4), **means)
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
-                eta = (budget - elapsed) / 60
+                eta = (budget - used()) / 60
                 print(
                     f"step {step:6d}  {elapsed / 3600:5.2f} h  loss {means['loss']:.4f}  IoU first "
                     f"{means['iou_first']:.3f}"
-                    f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} min left",
+                    f"  after {args.rounds} clicks {means['iou_last']:.3f}  lr {lr:.2e}  {eta:.0f} budget-min left",
                     flush=True,
                 )
                 window = []
             if time.perf_counter() - last_save > args.checkpoint_minutes * 60:
-                save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen)
+                cpu = cpu_before + time.process_time()
+                save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen, cpu)
                 last_save = time.perf_counter()
-    save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen)
+    cpu = cpu_before + time.process_time()
+    save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen, cpu)
     save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
     # A plain state dict in the official checkpoint format: `sam-edge export --checkpoint OUT/nano.pth`.
     torch.save(sam.state_dict(), args.out / "nano.pth")
-    print(f"done: {step} steps in {elapsed / 3600:.2f} h; checkpoint {args.out / CHECKPOINT}")
+    print(f"done: {step} steps in {elapsed / 3600:.2f} h ({cpu / 3600:.2f} CPU-h); checkpoint {args.out / CHECKPOINT}")
 
 
 if __name__ == "__main__":
