@@ -175,10 +175,17 @@ class EncoderWorker:
             slot._deliver(result)
 
     def _encode(self, rgb: np.ndarray) -> tuple[ImageEmbedding, float]:
+        """The embedding and the encode ms. The split decoder's image stage runs here too: its outputs
+        are kept with the embedding for every predictor of the model, so the first prompt on a new
+        image or frame (a tracking step on every frame) does not pay for it on the decoder thread."""
         started = time.perf_counter()
         embedding = self.predictor.encode(rgb)
+        encode_ms = (time.perf_counter() - started) * 1e3
+        prepare = getattr(self.predictor.decoder, "image_state", None)
+        if prepare is not None:
+            prepare(embedding)
         self.encoded += 1
-        return embedding, (time.perf_counter() - started) * 1e3
+        return embedding, encode_ms
 
 
 def _lower_priority(nice: int) -> None:

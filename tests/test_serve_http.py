@@ -73,6 +73,14 @@ def test_same_bytes_same_id_and_the_cache(server):
     )
 
 
+def test_the_encoder_thread_prepares_the_decoders_image_stage(server):
+    # The split decoder's image stage is kept with the embedding for every predictor of the model:
+    # run with the encode, it is not on the decoder thread when the first prompt arrives.
+    embedding = server.service.images.get(upload(server, shifted_png(11))["image_id"])
+    state = server.service.decoder_predictor.decoder.image_state(embedding)
+    assert list(embedding.decoder_state.values())[0][1] is state  # already there: not recomputed
+
+
 @pytest.mark.parametrize(
     "prompt",
     [
