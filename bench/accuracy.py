@@ -13,7 +13,9 @@ Protocol (deterministic, after SAM's interactive evaluation; every instance of e
   ``mask_input``, single mask. Scored after each round (``clicks_1`` ... ``clicks_N``).
 
 IoU is computed per instance in the original image frame; mIoU is the mean over all instances of all
-images. Prompts of one image that share a layout go through the decoder together (``predict_batch``,
+images. Every prediction's score (the IoU head's predicted IoU) is also paired with its actual IoU for
+the calibration report (``calibration.CalibrationPairs``: all 3 candidates of a point, the box, each
+round). Prompts of one image that share a layout go through the decoder together (``predict_batch``,
 at most ``batch`` prompts per call). The metric (``mask_iou``) and the protocol only need an object
 with ``set_image`` and ``predict_batch`` (``Segmenter``), so a perfect stand-in can test them.
 """
@@ -30,7 +32,10 @@ import numpy as np
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.scenes import HeldOutBenchmark, Scene
 
+from .calibration import CalibrationPairs
 from .clicks import correction_click, deepest_point
+from .eval_examples import Example, pick_examples, scene_examples
+from .everything_recall import EverythingRecall
 
 PROMPT_KINDS = ("point", "box", "clicks")
 DEFAULT_CLICKS = 4
@@ -84,32 +89,17 @@ class EvalSettings:
         return names
 
 
-@dataclass(frozen=True)
-class Example:
-    """One prediction kept for the examples grid: prompt and masks in the scene's original frame."""
-
-    metric: str
-    seed: int
-    instance: int  # index into the scene's instance_masks
-    kind: str  # the instance's shape kind
-    image: np.ndarray  # uint8 [H, W, 3]
-    target: np.ndarray  # bool [H, W]
-    predicted: np.ndarray  # bool [H, W]
-    point_coords: np.ndarray | None  # [N, 2] (x, y)
-    point_labels: np.ndarray | None  # [N]
-    box: np.ndarray | None  # [4] x0, y0, x1, y1
-    iou: float
-
-
 @dataclass
 class SceneResult:
-    """IoU per instance ([K] float64 per metric name) of one scene, its timings and kept examples."""
+    """IoU per instance ([K] float64 per metric name) of one scene, its timings, kept examples and
+    the IoU head's (predicted, actual) pairs of every prediction made."""
 
     ious: dict[str, np.ndarray]
     encode_s: float
     decode_s: float
     total_s: float
     examples: list[Example] = field(default_factory=list)
+    calibration: CalibrationPairs = field(default_factory=CalibrationPairs)
 
 
 def mask_iou(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -159,35 +149,38 @@ class _TimedSegmenter:
 
 def _run_point(model: _TimedSegmenter, targets: np.ndarray):
     """1 fg point per instance -> (top IoU [K], best-of-3 IoU [K], top masks [K,H,W],
-    top logits [K,1,256,256], coords [K,1,2])."""
+    top logits [K,1,256,256], coords [K,1,2], scores [K,3], IoU of all 3 candidates [K,3])."""
     count = len(targets)
     coords = np.array([deepest_point(mask)[:2] for mask in targets], np.float32).reshape(count, 1, 2)
     labels = np.ones((count, 1), np.float32)
     top_iou, best_iou = np.zeros(count), np.zeros(count)
     masks, logits = np.zeros(targets.shape, bool), np.zeros((count, 1, 256, 256), np.float32)
+    scores, candidate_ious = np.zeros((count, 3)), np.zeros((count, 3))
     for part, prediction in model.chunks(count, coords, labels, multimask=True):
         ious = mask_iou(prediction.masks, targets[part, None])  # [b, 3]
         top = np.argmax(prediction.scores, axis=1)
         rows = np.arange(len(top))
         top_iou[part], best_iou[part] = ious[rows, top], ious.max(axis=1)
         masks[part], logits[part, 0] = prediction.masks[rows, top], prediction.low_res_logits[rows, top]
-    return top_iou, best_iou, masks, logits, coords
+        scores[part], candidate_ious[part] = prediction.scores, ious
+    return top_iou, best_iou, masks, logits, coords, scores, candidate_ious
 
 
 def _run_box(model: _TimedSegmenter, targets: np.ndarray):
-    """The tight box per instance, single mask -> (IoU [K], masks [K, H, W], boxes [K, 4])."""
+    """The tight box per instance, single mask -> (IoU [K], masks [K, H, W], boxes [K, 4], scores [K])."""
     boxes = tight_boxes(targets)
-    ious, masks = np.zeros(len(targets)), np.zeros(targets.shape, bool)
+    ious, masks, scores = np.zeros(len(targets)), np.zeros(targets.shape, bool), np.zeros(len(targets))
     for part, prediction in model.chunks(len(targets), boxes=boxes):
-        masks[part] = prediction.masks[:, 0]
+        masks[part], scores[part] = prediction.masks[:, 0], prediction.scores[:, 0]
         ious[part] = mask_iou(masks[part], targets[part])
-    return ious, masks, boxes
+    return ious, masks, boxes, scores
 
 
 def _run_clicks(model: _TimedSegmenter, targets, masks, logits, coords, rounds: int):
-    """Correction rounds from the 1-point result -> ([rounds, K] IoU, final masks [K,H,W], coords [K,1+N,2], labels)."""
+    """Correction rounds from the 1-point result -> ([rounds, K] IoU, final masks [K,H,W], coords [K,1+N,2],
+    labels [K,1+N], [rounds, K] scores)."""
     labels = np.ones((len(targets), 1), np.float32)
-    ious = np.zeros((rounds, len(targets)))
+    ious, scores = np.zeros((rounds, len(targets))), np.zeros((rounds, len(targets)))
     for round_index in range(rounds):
         new = [correction_click(mask, target) for mask, target in zip(masks, targets)]
         coords = np.concatenate([coords, np.array([[[c.x, c.y]] for c in new], np.float32)], axis=1)
@@ -195,60 +188,48 @@ def _run_clicks(model: _TimedSegmenter, targets, masks, logits, coords, rounds: 
         previous, masks, logits = logits, np.zeros_like(masks), np.zeros_like(logits)
         for part, prediction in model.chunks(len(targets), coords, labels, mask_input=previous):
             masks[part], logits[part] = prediction.masks[:, 0], prediction.low_res_logits
+            scores[round_index, part] = prediction.scores[:, 0]
         ious[round_index] = mask_iou(masks, targets)
-    return ious, masks, coords, labels
+    return ious, masks, coords, labels, scores
 
 
 def evaluate_scene(
     segmenter: Segmenter, scene: Scene, settings: EvalSettings, keep: tuple[int, ...] = ()
 ) -> SceneResult:
-    """Run the selected protocols on every instance of ``scene``; keep Examples for instances ``keep``."""
+    """Run the selected protocols on every instance of ``scene``; keep Examples for instances ``keep``.
+
+    Calibration pairs per selected kind: point 3 per instance (every candidate), box 1, clicks 1 per round.
+    """
     started = time.perf_counter()
     model, targets, prompts = _TimedSegmenter(segmenter, settings.batch), scene.instance_masks, settings.prompts
     model.set_image(scene.image)
-    ious, examples = {}, []
+    ious, examples, pairs = {}, [], CalibrationPairs()
     if "point" in prompts or "clicks" in prompts:  # the clicks start from the 1-point result
-        top_iou, best_iou, masks, logits, coords = _run_point(model, targets)
+        top_iou, best_iou, masks, logits, coords, scores, candidate_ious = _run_point(model, targets)
         if "point" in prompts:
             ious["point"], ious["point_oracle"] = top_iou, best_iou
-            examples += _examples("point", scene, keep, masks, top_iou, coords, np.ones((len(targets), 1)))
+            pairs.add("point", scores, candidate_ious)
+            examples += scene_examples("point", scene, keep, masks, top_iou, coords, np.ones((len(targets), 1)))
     if "box" in prompts:
-        ious["box"], box_masks, boxes = _run_box(model, targets)
-        examples += _examples("box", scene, keep, box_masks, ious["box"], boxes=boxes)
+        ious["box"], box_masks, boxes, scores = _run_box(model, targets)
+        pairs.add("box", scores, ious["box"])
+        examples += scene_examples("box", scene, keep, box_masks, ious["box"], boxes=boxes)
     if "clicks" in prompts:
-        rounds, final, click_coords, click_labels = _run_clicks(model, targets, masks, logits, coords, settings.clicks)
-        ious.update({f"clicks_{n + 1}": values for n, values in enumerate(rounds)})
-        examples += _examples(f"clicks_{settings.clicks}", scene, keep, final, rounds[-1], click_coords, click_labels)
-    return SceneResult(ious, model.encode_s, model.decode_s, time.perf_counter() - started, examples)
-
-
-def _examples(metric, scene, keep, masks, ious, coords=None, labels=None, boxes=None) -> list[Example]:
-    """Examples for instances ``keep``; masks [K, H, W], ious [K], coords [K, N, 2], labels [K, N], boxes [K, 4]."""
-
-    def row(array, k):
-        return None if array is None else array[k]
-
-    return [
-        Example(
-            metric,
-            scene.seed,
-            k,
-            scene.kinds[k],
-            scene.image,
-            scene.instance_masks[k],
-            masks[k],
-            row(coords, k),
-            row(labels, k),
-            row(boxes, k),
-            float(ious[k]),
+        rounds, final, click_coords, click_labels, scores = _run_clicks(
+            model, targets, masks, logits, coords, settings.clicks
         )
-        for k in keep
-    ]
+        ious.update({f"clicks_{n + 1}": values for n, values in enumerate(rounds)})
+        pairs.add("clicks", scores, rounds)
+        examples += scene_examples(
+            f"clicks_{settings.clicks}", scene, keep, final, rounds[-1], click_coords, click_labels
+        )
+    return SceneResult(ious, model.encode_s, model.decode_s, time.perf_counter() - started, examples, pairs)
 
 
 @dataclass
 class AccuracyReport:
-    """Everything ``sam-edge eval`` reports: per-instance IoUs (concatenated over images), kinds, timings."""
+    """Everything ``sam-edge eval`` reports: per-instance IoUs (concatenated over images), kinds, timings,
+    the IoU head's calibration pairs and, when it ran, the segment-everything recall (``everything``)."""
 
     settings: EvalSettings
     model_id: str
@@ -257,6 +238,8 @@ class AccuracyReport:
     kinds: list[str] = field(default_factory=list)  # shape kind per instance, aligned with ious
     timings: dict[str, list[float]] = field(default_factory=lambda: {"encode_s": [], "decode_s": [], "total_s": []})
     examples: list[Example] = field(default_factory=list)
+    calibration: CalibrationPairs = field(default_factory=CalibrationPairs)
+    everything: EverythingRecall | None = None
 
     @property
     def instances(self) -> int:
@@ -290,14 +273,7 @@ class AccuracyReport:
         for name in self.timings:
             self.timings[name].append(getattr(result, name))
         self.examples.extend(result.examples)
-
-
-def pick_examples(scene: Scene, wanted: int) -> tuple[int, ...]:
-    """``wanted`` instances of ``scene`` for the examples grid, spread over the area quantiles
-    (i + 1) / (wanted + 1)."""
-    order = np.argsort(scene.visible_areas, kind="stable")
-    picks = [int(order[(i + 1) * len(order) // (wanted + 1)]) for i in range(max(0, wanted))]
-    return tuple(dict.fromkeys(picks))
+        self.calibration.extend(result.calibration)
 
 
 def evaluate(

@@ -1,4 +1,7 @@
-"""Write what ``sam-edge eval`` measured: report.json, report.md (a markdown table) and examples.png.
+"""Write what ``sam-edge eval`` measured: report.json, report.md (markdown tables) and examples.png.
+
+Besides the mIoU table: the IoU head's calibration (bench/calibration.py) and, when it ran, the
+segment-everything recall (bench/everything_recall.py), each with its target.
 
 Every file is written atomically (a temporary file renamed into place), so an interrupted run never
 leaves a report that looks complete.
@@ -13,11 +16,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sam_edge.runtime.amg_masks import FilterCounts
 from sam_edge.runtime.atomic_write import atomic_output, prepare_output_dir
 from sam_edge.runtime.overlay import render_overlay
 from sam_edge.scenes import BENCHMARK_IMAGES
 
-from .accuracy import PROTOCOL, AccuracyReport, Example
+from .accuracy import PROTOCOL, AccuracyReport
+from .calibration import CALIBRATION_TARGET
+from .eval_examples import Example
+from .everything_recall import EVERYTHING_RECALL_TARGET, RECALL_IOU, EverythingRecall
 
 # The default model's accuracy targets (held-out benchmark, fp32 nano model; docs/training.md).
 TARGETS = {"point": 0.70, "point_oracle": 0.80, "box": 0.85, "clicks_3": 0.90}
@@ -37,6 +44,14 @@ def metric_label(name: str) -> str:
     return {"point": "1 point, top-scored of 3", "point_oracle": "1 point, best of 3 (oracle)", "box": "1 box (tight)"}[
         name
     ]
+
+
+CALIBRATION_LABELS = {
+    "overall": "all predictions",
+    "point": "1 point, each of the 3 candidates",
+    "box": "1 box (tight)",
+    "clicks": "correction clicks, every round",
+}
 
 
 def describe_predictor(predictor) -> dict:
@@ -71,7 +86,8 @@ def report_record(report: AccuracyReport, model: dict) -> dict:
     """All numbers and settings as one JSON-ready dict."""
     settings = report.settings
     miou = report.miou()
-    return {
+    calibration = report.calibration.summary()
+    record = {
         "model_id": report.model_id,
         "benchmark": {
             "images": report.images,
@@ -91,12 +107,22 @@ def report_record(report: AccuracyReport, model: dict) -> dict:
         "targets": {
             name: {"target": value, "met": miou[name] >= value} for name, value in TARGETS.items() if name in miou
         },
+        "calibration": calibration,
         "miou_by_kind": report.miou_by_kind(),
         "instances_by_kind": {kind: report.kinds.count(kind) for kind in sorted(set(report.kinds))},
         "timing_s_per_image": report.timing_summary(),
         "model": model,
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
     }
+    rho = calibration["overall"]["spearman"]
+    if rho is not None:
+        record["targets"]["calibration_spearman"] = {"target": CALIBRATION_TARGET, "met": rho >= CALIBRATION_TARGET}
+    if report.everything is not None:
+        record["everything"] = everything = report.everything.summary()
+        if everything["recall"] is not None and everything["official_settings"]:  # the target's grid only
+            met = everything["recall"] >= EVERYTHING_RECALL_TARGET
+            record["targets"]["everything_recall"] = {"target": EVERYTHING_RECALL_TARGET, "met": met}
+    return record
 
 
 def markdown_table(report: AccuracyReport) -> str:
@@ -118,7 +144,52 @@ def markdown_table(report: AccuracyReport) -> str:
         f"(encoder {timing['encode_s_mean']:.2f} s, decoder + post-processing {timing['decode_s_mean']:.2f} s, "
         f"the rest is click simulation and scoring)",
     ]
+    lines += calibration_table(report)
+    if report.everything is not None:
+        lines += everything_table(report.everything)
     return "\n".join(lines) + "\n"
+
+
+def calibration_table(report: AccuracyReport) -> list[str]:
+    """Markdown lines: Spearman's rho of predicted vs actual IoU, overall and per prompt kind, with pairs."""
+    lines = [
+        "",
+        "IoU head calibration (Spearman's rank correlation of predicted vs actual IoU):",
+        "",
+        "| predictions | pairs | Spearman | target |",
+        "|---|---|---|---|",
+    ]
+    for name, values in report.calibration.summary().items():
+        rho = "-" if values["spearman"] is None else f"{values['spearman']:.3f}"
+        target = f">= {CALIBRATION_TARGET:.2f}" if name == "overall" else ""
+        lines.append(f"| {CALIBRATION_LABELS[name]} | {values['pairs']} | {rho} | {target} |")
+    return lines
+
+
+def everything_table(everything: EverythingRecall) -> list[str]:
+    """Markdown lines: segment-everything recall, mean best IoU and masks per image."""
+    summary = everything.summary()
+    settings = summary["settings"]
+    caveat = "" if summary["official_settings"] else " (not the official grid: the target is for 32)"
+    recall = "-" if summary["recall"] is None else f"{summary['recall']:.3f}"
+    best = "-" if summary["mean_best_iou"] is None else f"{summary['mean_best_iou']:.3f}"
+    masks = summary["masks_per_image"]
+    return [
+        "",
+        f"segment everything on {summary['images']} image{'s' * (summary['images'] != 1)} "
+        f"({summary['objects']} ground-truth objects): "
+        f"points_per_side {settings['points_per_side']}{caveat}, pred_iou_thresh {settings['pred_iou_thresh']}, "
+        f"stability_score_thresh {settings['stability_score_thresh']}, the rest default; "
+        f"{summary['seconds_per_image_median']:.1f} s per image (median)",
+        "",
+        "| metric | value | target |",
+        "|---|---|---|",
+        f"| objects matched at IoU >= {RECALL_IOU} (recall) | {recall} ({summary['matched']} of "
+        f"{summary['objects']}) | >= {EVERYTHING_RECALL_TARGET:.2f} |",
+        f"| mean best IoU per object | {best} |  |",
+        f"| masks per image | {masks['mean']:.1f} mean (min {masks['min']}, max {masks['max']}) |  |",
+        f"| filters, all images | {FilterCounts(everything.candidates, dict(everything.removed)).summary()} |  |",
+    ]
 
 
 def kind_table(report: AccuracyReport) -> str:

@@ -163,9 +163,8 @@ def test_bad_settings(kwargs, fragment):
 
 def test_eval_writes_reports(exported_golden_model, tmp_path):
     out = tmp_path / "report"
-    status, stdout, stderr = run_cli(
-        "eval", "--model", exported_golden_model("vit_small"), "--limit", 2, "--clicks", 1, "--out", out
-    )
+    options = ("--limit", 2, "--clicks", 1, "--everything-images", 0)  # segment everything: test_eval_everything
+    status, stdout, stderr = run_cli("eval", "--model", exported_golden_model("vit_small"), *options, "--out", out)
     assert status == 0, stderr
     record = json.loads((out / "report.json").read_text())
     assert {
