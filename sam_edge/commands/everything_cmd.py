@@ -8,7 +8,6 @@ Every setting is checked before the model loads; nothing is written unless the w
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from sam_edge.commands.argument_types import (
     add_model_option,
     add_threads_option,
 )
+from sam_edge.commands.progress import ProgressBar
 
 # (flag, type, official default, metavar, help)
 SETTINGS = (
@@ -101,24 +101,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"no mask survived the filters: {generator.last_counts.summary()}")
     write_outputs(args, rgb, records)
     return 0
-
-
-class ProgressBar:
-    """``LABEL [#####.....] done/total UNIT`` on stderr, redrawn in place after each step (a decoder call of
-    ``everything``, a frame of ``track``); the line ends once done reaches total."""
-
-    WIDTH = 30
-
-    def __init__(self, stream=None, label: str = "segmenting everything", unit: str = "prompts") -> None:
-        self.stream = stream or sys.stderr
-        self.label, self.unit = label, unit
-
-    def __call__(self, done: int, total: int) -> None:
-        filled = min(self.WIDTH * done // max(total, 1), self.WIDTH)
-        end = "\n" if done >= total else ""
-        print(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {self.unit}",
-            end=end,
-            file=self.stream,
-            flush=True,
-        )

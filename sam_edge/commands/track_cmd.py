@@ -62,7 +62,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sam_edge.commands.everything_cmd import ProgressBar
+    from sam_edge.commands.progress import ProgressBar
     from sam_edge.commands.track_video import MASKS_FILE, OVERLAY_FILE, track_video
     from sam_edge.commands.video_io import probe_video, require_av
     from sam_edge.runtime.default_model import resolve_model_dir
