@@ -23,7 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import WebSocketRoute
 
 from sam_edge.runtime.errors import SamEdgeError
+from sam_edge.serve.everything_route import ROUTES as EVERYTHING_ROUTES
 from sam_edge.serve.http_routes import ROUTES
+from sam_edge.serve.page_routes import ROUTES as PAGE_ROUTES
 from sam_edge.serve.service import Service
 from sam_edge.serve.settings import ServeSettings
 from sam_edge.serve.stream import stream_endpoint
@@ -44,7 +46,7 @@ def build_app(settings: ServeSettings, service: Service | None = None) -> Starle
             await asyncio.to_thread(app.state.service.close)
 
     return Starlette(
-        routes=[*ROUTES, WebSocketRoute("/v1/stream", stream_endpoint)],
+        routes=[*ROUTES, *EVERYTHING_ROUTES, WebSocketRoute("/v1/stream", stream_endpoint), *PAGE_ROUTES],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
