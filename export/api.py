@@ -21,8 +21,19 @@ from sam_edge.bench.engine_choice import measure_backends
 from sam_edge.export.checkpoint import load_sam
 from sam_edge.export.graphs import RECIPES
 from sam_edge.export.modeling.sam import Sam
+from sam_edge.export.modeling.sam2 import Sam2
 from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, export_onnx, torch_reference
 from sam_edge.export.random_weights import randomize_state_dict
+from sam_edge.export.sam2_checkpoint import load_sam2
+from sam_edge.export.sam2_export import (
+    SAM2_EXPORTED_PARTS,
+    build_random_sam2,
+    check_sam2_layout,
+    export_sam2_part,
+    is_sam2_checkpoint,
+    is_sam2_model_type,
+)
+from sam_edge.export.sam2_specs import get_sam2_spec
 from sam_edge.export.specs import ModelSpec, get_spec
 from sam_edge.runtime.atomic_write import missing_folders, prepare_output_dir, staging_dir
 from sam_edge.runtime.backend_choice import write_backend_choice
@@ -43,9 +54,9 @@ def print_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A Sam in eval mode plus the identity stamped into its graphs."""
+    """A Sam (or a SAM 2 model, Sam2) in eval mode plus the identity stamped into its graphs."""
 
-    sam: Sam
+    sam: Sam | Sam2
     model_id: str
     checkpoint_sha256: str = ""
 
@@ -60,12 +71,21 @@ def build_random_sam(spec: ModelSpec, seed: int) -> Sam:
 def load_model(
     checkpoint: str | Path | None = None, model_type: str | ModelSpec | None = None, random_seed: int | None = None
 ) -> LoadedModel:
-    """From a checkpoint (variant detected unless given) or, with ``random_seed``, random weights."""
+    """From a checkpoint (variant detected unless given) or, with ``random_seed``, random weights.
+
+    SAM 2 / 2.1 checkpoints and model types (export/sam2_specs.py) load as a Sam2 (export/sam2_checkpoint.py).
+    """
+    if checkpoint is not None and is_sam2_checkpoint(checkpoint, model_type):
+        sam2, sha256 = load_sam2(checkpoint, model_type)
+        return LoadedModel(sam2, f"{sam2.spec.name}-{sha256[:12]}", sha256)
     if checkpoint is not None:
         sam, sha256 = load_sam(checkpoint, model_type)
         return LoadedModel(sam, f"{sam.spec.name}-{sha256[:12]}", sha256)
     if model_type is None or random_seed is None:
         raise InvalidInputError("give a checkpoint, or a model type and a seed for random weights")
+    if is_sam2_model_type(model_type):
+        spec = get_sam2_spec(model_type) if isinstance(model_type, str) else model_type
+        return LoadedModel(build_random_sam2(spec, random_seed), f"{spec.name}-random-seed{random_seed}")
     spec = get_spec(model_type) if isinstance(model_type, str) else model_type
     return LoadedModel(build_random_sam(spec, random_seed), f"{spec.name}-random-seed{random_seed}")
 
@@ -112,13 +132,17 @@ def export_model(
         raise InvalidInputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if decoder not in DECODER_LAYOUTS:
         raise InvalidInputError(f"unknown decoder layout {decoder!r}; expected one of {', '.join(DECODER_LAYOUTS)}")
+    parts = exported_parts(decoder, official_decoder)
+    if isinstance(model.sam, Sam2):
+        check_sam2_layout(decoder, official_decoder)
+        parts = SAM2_EXPORTED_PARTS
     out_dir = Path(out_dir)
     created = missing_folders(out_dir)
     out_dir = prepare_output_dir(out_dir)
     succeeded = False
     try:
         with staging_dir(out_dir, "sam-edge-export") as staging:
-            reports = _export_parts(model, staging, fmt, exported_parts(decoder, official_decoder), progress)
+            reports = _export_parts(model, staging, fmt, parts, progress)
             if fmt == "both" and time_backends:
                 progress("measuring which backend runs each part faster here")
                 choice = measure_backends(staging, progress=progress)
@@ -169,6 +193,8 @@ def _move_staged_files(staging: Path, out_dir: Path) -> None:
 
 def export_part(model: LoadedModel, part: str, out_dir: Path, fmt: str, progress: Progress) -> list[ValidationReport]:
     """One graph in the requested format(s); the ONNX file is also the source of the OpenVINO IR."""
+    if isinstance(model.sam, Sam2):
+        return export_sam2_part(model, part, out_dir, fmt, progress)
     graph = GraphFile(model.sam.spec.name, part, "fp32", "onnxruntime")
     metadata = graph_metadata(model, part)
     onnx_path = graph.path(out_dir)

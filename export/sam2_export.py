@@ -1,13 +1,13 @@
-"""Export the SAM 2 image encoder to ONNX, validated against our PyTorch modeling.
+"""Export SAM 2's two graphs to ONNX and OpenVINO IR, each validated against our PyTorch before it is written.
 
-The graph computes everything SAM2ImagePredictor.set_image keeps, so nothing prompt-independent is left
-for the decoder: image [1, 3, 1024, 1024] (normalized, squashed to 1024 x 1024, no padding) ->
-image_embed [1, 256, 64, 64] (with no_mem_embed added), high_res_feats_0 [1, 32, 256, 256] and
-high_res_feats_1 [1, 64, 128, 128] (the decoder's conv_s0 / conv_s1 applied).
+``<model>.sam2_encoder.fp32.*``: image [1, 3, 1024, 1024] (normalized, squashed to 1024 x 1024, no
+padding) -> image_embed [1, 256, 64, 64] (no_mem_embed added), high_res_feats_0 [1, 32, 256, 256],
+high_res_feats_1 [1, 64, 128, 128] (conv_s0 / conv_s1 applied): everything SAM2ImagePredictor.set_image
+keeps. ``<model>.sam2_decoder.fp32.*``: those three + SAM's prompt inputs -> all four masks, sigmoid IoU
+and object score logits (export/sam2_graphs.py). Tolerances: 1e-3 encoder, 1e-4 decoder (max abs).
 
-SAM2_ENCODER is declared the way runtime/interface.py declares SAM's graphs; it lives here until the
-runtime runs SAM 2 (runtime.metadata.PARTS does not list "sam2_encoder" yet, so the runtime does not
-open these graphs).
+export/api.py dispatches here for SAM 2 checkpoints and model types (``sam-edge export``); SAM 2 has
+one decoder graph, no split decoder (docs/sam2.md says why).
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from sam_edge import __version__
-from sam_edge.export.graphs import GraphRecipe
+from sam_edge.export.checkpoint import read_state_dict
+from sam_edge.export.graphs import GraphRecipe  # noqa: F401  (re-exported: tests build recipes from here)
 from sam_edge.export.modeling.sam2 import Sam2
 from sam_edge.export.onnx_export import (
     OPSET,
@@ -32,80 +31,84 @@ from sam_edge.export.onnx_export import (
     compare_outputs,
     run_onnxruntime,
 )
+from sam_edge.export.random_weights import randomize_state_dict
+from sam_edge.export.sam2_checkpoint import looks_like_sam2
+from sam_edge.export.sam2_graphs import (  # noqa: F401  (SAM2_PIXEL_*: re-exported)
+    SAM2_ENCODER_RECIPE,
+    SAM2_PIXEL_MEAN,
+    SAM2_PIXEL_STD,
+    SAM2_RECIPES,
+    Sam2EncoderGraph,
+    sam2_example_feeds,
+    sam2_graph_metadata,
+)
+from sam_edge.export.sam2_specs import SAM2_SPECS, Sam2ModelSpec
 from sam_edge.runtime.atomic_write import staging_dir
-from sam_edge.runtime.interface import GraphInterface, TensorDecl
+from sam_edge.runtime.errors import InvalidInputError
+from sam_edge.runtime.graph_file import GraphFile
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_ENCODER
 from sam_edge.runtime.metadata import GraphMetadata
 
-SAM2_ENCODER = GraphInterface(
-    part="sam2_encoder",
-    inputs=(TensorDecl("image", (1, 3, 1024, 1024)),),  # (x / 255 - ImageNet mean) / std, squashed, not padded
-    outputs=(
-        TensorDecl("image_embed", (1, 256, 64, 64)),
-        TensorDecl("high_res_feats_0", (1, 32, 256, 256)),
-        TensorDecl("high_res_feats_1", (1, 64, 128, 128)),
-    ),
-)
-SAM2_PIXEL_MEAN = (123.675, 116.28, 103.53)  # ImageNet's (0.485, 0.456, 0.406) x 255, as SAM's
-SAM2_PIXEL_STD = (58.395, 57.12, 57.375)
+SAM2_EXPORTED_PARTS = [SAM2_ENCODER.part, SAM2_DECODER.part]
 
 
-class Sam2EncoderGraph(nn.Module):
-    """image -> (image_embed, high_res_feats_0, high_res_feats_1)."""
-
-    def __init__(self, sam2: Sam2) -> None:
-        super().__init__()
-        self.sam2 = sam2
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.sam2.encode_image(image)
+def is_sam2_model_type(model_type) -> bool:
+    return isinstance(model_type, Sam2ModelSpec) or (isinstance(model_type, str) and model_type in SAM2_SPECS)
 
 
-# 1e-3 as SAM's encoders: float32 kernels of another engine, over ~12-48 blocks.
-SAM2_ENCODER_RECIPE = GraphRecipe(SAM2_ENCODER, Sam2EncoderGraph, atol=1e-3)
+def is_sam2_checkpoint(checkpoint: str | Path, model_type) -> bool:
+    """True when ``checkpoint`` is to be loaded as SAM 2: named so, or (no type given) its keys say so.
 
-
-def sam2_graph_metadata(sam2: Sam2, model_id: str, checkpoint_sha256: str = "") -> GraphMetadata:
-    """The record stamped into a SAM 2 graph: SAM's fields, plus how SAM 2 differs in ``extra``."""
-    spec = sam2.spec
-    return GraphMetadata(
-        model_type=spec.name,
-        model_id=model_id,
-        part=SAM2_ENCODER.part,
-        image_size=spec.image_size,
-        embedding_shape=spec.feature_shapes["image_embed"],
-        pixel_mean=SAM2_PIXEL_MEAN,
-        pixel_std=SAM2_PIXEL_STD,
-        opset=OPSET,
-        exporter=f"sam-edge {__version__} / torch {torch.__version__}",
-        checkpoint_sha256=checkpoint_sha256,
-        spec=spec.to_dict(),
-        extra={
-            "family": "sam2",
-            "resize": "squash",  # bilinear to image_size x image_size on [0, 1] floats, antialiased; no padding
-            "mask_postprocess": "direct",  # 256 x 256 logits bilinear straight to H x W; no crop
-            "feature_shapes": {name: list(shape) for name, shape in spec.feature_shapes.items()},
-        },
-    )
-
-
-def example_image(seed: int = 0) -> dict[str, np.ndarray]:
-    return {"image": np.random.default_rng(seed).standard_normal((1, 3, 1024, 1024)).astype(np.float32)}
-
-
-def export_sam2_encoder(
-    sam2: Sam2, path: Path, metadata: GraphMetadata, progress: Progress = print
-) -> ValidationReport:
-    """Write the encoder graph to ``path`` (.onnx) if it agrees with PyTorch within 1e-3 on every output.
-
-    Nothing is written under ``path`` otherwise (ExportValidationError): the graph is staged beside it.
+    Reading the keys costs little: checkpoints are memory-mapped (export/checkpoint.py).
     """
-    recipe = SAM2_ENCODER_RECIPE
-    feeds = example_image()
+    if model_type is not None:
+        return is_sam2_model_type(model_type)
+    return looks_like_sam2(read_state_dict(checkpoint))
+
+
+def build_random_sam2(spec: Sam2ModelSpec, seed: int) -> Sam2:
+    """The architecture of ``spec`` with seeded random weights (export/random_weights.py)."""
+    sam2 = Sam2(spec)
+    sam2.load_state_dict(randomize_state_dict(sam2.state_dict(), seed))
+    return sam2.eval()
+
+
+def check_sam2_layout(decoder: str, official_decoder: bool) -> None:
+    """SAM 2 exports one decoder graph: ``--decoder split`` and ``--official-decoder`` are SAM's."""
+    if decoder == "split" or official_decoder:
+        option = "--decoder split" if decoder == "split" else "--official-decoder"
+        raise InvalidInputError(
+            f"{option} applies to SAM models; a SAM 2 model exports one decoder graph (sam2_decoder): "
+            "leave it out or pass --decoder full"
+        )
+
+
+def sam2_reference(sam2: Sam2, recipe: GraphRecipe, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Our PyTorch outputs of ``recipe``'s graph on ``feeds``, keyed by the interface's output names."""
     with torch.no_grad():
-        outputs = recipe.reference_module(sam2)(torch.from_numpy(feeds["image"]))
-    expected = {name: out.numpy() for name, out in zip(SAM2_ENCODER.output_names, outputs)}
+        outputs = recipe.reference_module(sam2)(
+            *(torch.from_numpy(feeds[name]) for name in recipe.interface.input_names)
+        )
+    return {name: out.numpy() for name, out in zip(recipe.interface.output_names, outputs)}
+
+
+def export_sam2_onnx(
+    sam2: Sam2,
+    recipe: GraphRecipe,
+    path: Path,
+    metadata: GraphMetadata,
+    progress: Progress = print,
+    reference: tuple[dict, dict] | None = None,
+) -> ValidationReport:
+    """Write ``recipe``'s graph to ``path`` (.onnx) if it agrees with PyTorch within the recipe's tolerance.
+
+    ``reference`` (feeds, expected outputs) defaults to the example feeds and our PyTorch on them. Nothing
+    is written under ``path`` otherwise (ExportValidationError): the graph is staged beside it.
+    """
+    feeds, expected = reference or _example_reference(sam2, recipe)
+    part = recipe.interface.part
     with staging_dir(path.parent, path.name) as work_dir:
-        progress(f"  tracing {SAM2_ENCODER.part} to ONNX (opset {OPSET})")
+        progress(f"  tracing {part} to ONNX (opset {OPSET})")
         traced = work_dir / "traced.onnx"
         _trace(recipe.module_type(sam2).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
@@ -117,3 +120,36 @@ def export_sam2_encoder(
             raise ExportValidationError(f"export rejected, nothing written: {report.summary()}")
         _move_into_place(staged, path)
     return report
+
+
+def export_sam2_encoder(
+    sam2: Sam2, path: Path, metadata: GraphMetadata, progress: Progress = print
+) -> ValidationReport:
+    """The encoder graph alone (tolerance 1e-3); see export_sam2_onnx."""
+    return export_sam2_onnx(sam2, SAM2_ENCODER_RECIPE, path, metadata, progress)
+
+
+def export_sam2_part(model, part: str, out_dir: Path, fmt: str, progress: Progress) -> list[ValidationReport]:
+    """One SAM 2 graph of ``model`` (export/api.py's LoadedModel holding a Sam2) in ``fmt`` ("onnx",
+    "openvino", "both"); the ONNX file is also the source of the IR, validated on the same feeds."""
+    sam2 = model.sam
+    recipe = SAM2_RECIPES[part]
+    graph = GraphFile(sam2.spec.name, part, "fp32", "onnxruntime")
+    metadata = sam2_graph_metadata(sam2, model.model_id, model.checkpoint_sha256, part)
+    feeds, expected = _example_reference(sam2, recipe)
+    onnx_path = graph.path(out_dir)
+    reports = [export_sam2_onnx(sam2, recipe, onnx_path, metadata, progress, (feeds, expected))]
+    if fmt in ("openvino", "both"):
+        from sam_edge.export.openvino_export import export_openvino
+
+        xml_path = graph.with_(backend="openvino").path(out_dir)
+        reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
+        if fmt == "openvino":
+            onnx_path.unlink()  # only the intermediate: report just the files that stay
+            reports = reports[1:]
+    return reports
+
+
+def _example_reference(sam2: Sam2, recipe: GraphRecipe) -> tuple[dict, dict]:
+    feeds = sam2_example_feeds(recipe.interface.part, sam2)
+    return feeds, sam2_reference(sam2, recipe, feeds)

@@ -27,6 +27,7 @@ from sam_edge.runtime.backends import BACKENDS
 from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.errors import SamEdgeNote
 from sam_edge.runtime.graph_file import find_graphs
+from sam_edge.runtime.interface import SAM2_ENCODER
 
 CHOICE_SUFFIX = ".backends.json"
 CHOICE_PARTS = ("encoder", "decoder")  # the engine is chosen per part: the encoder, and the decoder graphs
@@ -122,8 +123,9 @@ def not_measured_here_note(model_dir: Path, known: list[BackendChoice]) -> str:
 
 
 def engines_with_encoder(model_dir: Path, precision: str = "fp32") -> list[str]:
-    """The backends the directory holds a ``precision`` encoder graph for, in BACKENDS order."""
-    return [backend for backend in BACKENDS if find_graphs(model_dir, "encoder", precision, backend)]
+    """The backends the directory holds a ``precision`` encoder graph for (SAM's or SAM 2's), in BACKENDS order."""
+    parts = ("encoder", SAM2_ENCODER.part)
+    return [b for b in BACKENDS if any(find_graphs(model_dir, part, precision, b) for part in parts)]
 
 
 def write_backend_choice(choice: BackendChoice, model_dir: Path, model_name: str) -> Path:

@@ -22,6 +22,7 @@ from sam_edge.runtime.atomic_write import atomic_output
 from sam_edge.runtime.errors import InputFileError, InvalidInputError
 
 EMBEDDING_FORMAT_VERSION = 1
+HIGH_RES_FIELDS = ("high_res_feats_0", "high_res_feats_1")  # a SAM 2 embedding's two extra arrays
 # An embedding file is a few MB (vit_h: 4 MiB); a member unpacking to more is refused before it is read.
 _MAX_FIELD_BYTES = 256 << 20
 # What reading a damaged or foreign .npz raises: zipfile's own errors, its decompressors' (zlib, lzma,
@@ -56,6 +57,10 @@ class ImageEmbedding:
     what a split decoder computed from this embedding once (its image stage, ~10 MB), so an
     embedding kept in the cache never needs it again; it lives in memory only (``save`` skips it:
     recomputing takes milliseconds, storing it would make the file ~4x larger).
+
+    A SAM 2 embedding (runtime/sam2_image.py) also holds ``high_res_features`` (high_res_feats_0
+    [1, 32, 256, 256], high_res_feats_1 [1, 64, 128, 128] float32), saved with it; its ``input_size``
+    is the squashed (1024, 1024). SAM's have None, and their files are unchanged.
     """
 
     embeddings: np.ndarray
@@ -63,11 +68,15 @@ class ImageEmbedding:
     input_size: tuple[int, int]
     model_id: str
     model_type: str
+    high_res_features: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
     decoder_state: dict = field(default_factory=dict, repr=False, compare=False)
 
     def save(self, path: str | Path) -> Path:
         """Write an .npz atomically (a crash never leaves a half-written file under ``path``)."""
         path = Path(path)
+        high_res = {}
+        if self.high_res_features is not None:
+            high_res = dict(zip(HIGH_RES_FIELDS, self.high_res_features))
         with atomic_output(path, suffix=".npz") as temp:
             np.savez(
                 temp,
@@ -77,6 +86,7 @@ class ImageEmbedding:
                 model_id=np.str_(self.model_id),
                 model_type=np.str_(self.model_type),
                 format_version=np.int64(EMBEDDING_FORMAT_VERSION),
+                **high_res,
             )
         return path
 
@@ -118,7 +128,25 @@ class ImageEmbedding:
             tuple(int(v) for v in fields["input_size"]),
             str(fields["model_id"]),
             str(fields["model_type"]),
+            _high_res_features(fields, path),
         )
+
+
+def _high_res_features(fields: dict[str, np.ndarray], path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A SAM 2 file's two high-res feature maps (float32 [1, C, h, w], finite), or None for SAM's files."""
+    present = [key for key in HIGH_RES_FIELDS if key in fields]
+    if not present:
+        return None
+    if len(present) == 1:
+        missing = next(key for key in HIGH_RES_FIELDS if key not in fields)
+        raise InvalidInputError(f"{path} holds {present[0]} but not {missing}; a SAM 2 embedding has both")
+    for key in HIGH_RES_FIELDS:
+        array = fields[key]
+        if array.dtype != np.float32 or array.ndim != 4 or array.shape[0] != 1 or 0 in array.shape:
+            raise InvalidInputError(f"{path}: {key} must be float32 [1, C, h, w]; got {array.dtype} {array.shape}")
+        if not np.isfinite(array).all():
+            raise InvalidInputError(f"{path}: {key} contains NaN or inf; an encoder never writes those")
+    return fields[HIGH_RES_FIELDS[0]], fields[HIGH_RES_FIELDS[1]]
 
 
 def _read_npz_fields(path: Path) -> dict[str, np.ndarray]:

@@ -94,4 +94,28 @@ DECODER_PROMPT = GraphInterface(
     outputs=DECODER.outputs,
 )
 
-INTERFACES = {i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL, DECODER_IMAGE, DECODER_PROMPT)}
+# SAM 2 / 2.1 image mode (docs/sam2.md). The encoder keeps everything SAM2ImagePredictor.set_image keeps;
+# the decoder takes its three outputs under the same names, then SAM's prompt inputs, and returns all
+# four masks unclamped (the runtime chooses the single mask and clamps the low-res logits it returns).
+SAM2_ENCODER = GraphInterface(
+    part="sam2_encoder",
+    inputs=(TensorDecl("image", (1, 3, 1024, 1024)),),  # (x / 255 - ImageNet mean) / std, squashed, not padded
+    outputs=(
+        TensorDecl("image_embed", (1, 256, 64, 64)),  # stride 16, no_mem_embed added
+        TensorDecl("high_res_feats_0", (1, 32, 256, 256)),  # stride 4, conv_s0 applied
+        TensorDecl("high_res_feats_1", (1, 64, 128, 128)),  # stride 8, conv_s1 applied
+    ),
+)
+
+SAM2_DECODER = GraphInterface(
+    part="sam2_decoder",
+    inputs=SAM2_ENCODER.outputs + _DECODER_INPUTS[1:],  # prompts in the squashed 1024 x 1024 frame
+    outputs=DECODER.outputs + (TensorDecl("object_score_logits", ("batch", 1)),),  # iou_predictions: sigmoid
+)
+
+# The graph part behind each role of a predictor, for a SAM 2 model directory (no split decoder).
+SAM2_PARTS = {"encoder": SAM2_ENCODER.part, "decoder": SAM2_DECODER.part}
+
+INTERFACES = {
+    i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL, DECODER_IMAGE, DECODER_PROMPT, SAM2_ENCODER, SAM2_DECODER)
+}

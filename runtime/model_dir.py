@@ -9,6 +9,7 @@ from sam_edge.runtime.backend_choice import choice_for_this_cpu
 from sam_edge.runtime.backends import BACKENDS
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 from sam_edge.runtime.graph_file import PRECISIONS, GraphFile, find_graphs
+from sam_edge.runtime.interface import SAM2_PARTS
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class ModelFiles:
     """The graphs a predictor runs, and the backend that runs them.
 
     The decoder comes as one graph (``decoder``), as an image stage + prompt stage (the fast path,
-    ``decoder_image`` + ``decoder_prompt``), or both; at least one of the two layouts is present.
+    ``decoder_image`` + ``decoder_prompt``), or both; at least one of the two layouts is present. In a
+    SAM 2 directory ``encoder`` and ``decoder`` are its ``sam2_encoder`` and ``sam2_decoder`` graphs.
     """
 
     encoder: Path | None  # None when opened without the encoder (find_model_files(with_encoder=False))
@@ -79,8 +81,9 @@ def _encoder_backends(model_dir: Path, backend: str | None, precision: str) -> l
     candidates = [backend] if backend else [b for b in BACKENDS if _graphs(model_dir, "encoder", precision, b)]
     if not candidates:
         present = sorted(p.name for p in model_dir.iterdir() if p.suffix in (".onnx", ".xml"))
+        part = _part_of_role(model_dir, "encoder")
         raise ModelFileError(
-            f"{model_dir} has no {precision} encoder graph (*.encoder.{precision}.onnx or .xml); found: "
+            f"{model_dir} has no {precision} encoder graph (*.{part}.{precision}.onnx or .xml); found: "
             f"{present or 'no graphs'}"
         )
     return candidates
@@ -117,11 +120,20 @@ def _decoder_part(model_dir: Path, part: str, precision: str, backend: str) -> P
 
 
 def _graphs(model_dir: Path, part: str, precision: str, backend: str) -> list[Path]:
-    return find_graphs(model_dir, part, precision, backend)
+    return find_graphs(model_dir, _part_of_role(model_dir, part), precision, backend)
+
+
+def _part_of_role(model_dir: Path, role: str) -> str:
+    """The graph part that plays ``role`` ("encoder", "decoder", "decoder_image", ...) in this directory:
+    itself, or in a directory of SAM 2 graphs its SAM 2 part (SAM2_PARTS; no other role has one)."""
+    if not any(find_graphs(model_dir, part) for part in SAM2_PARTS.values()):
+        return role
+    return SAM2_PARTS.get(role, f"sam2 has no {role}")
 
 
 def _single(model_dir: Path, part: str, precision: str, backend: str) -> Path:
     found = _graphs(model_dir, part, precision, backend)
+    part = _part_of_role(model_dir, part)
     pattern = GraphFile("<model>", part, precision, backend).name
     if not found:
         raise ModelFileError(f"{model_dir} is missing the {part} graph {pattern} for {backend}; re-export the model")

@@ -4,6 +4,10 @@ Same contract as segment_anything's SamPredictor: prompts in the ORIGINAL image 
 masks [C, H, W] bool, scores [C] float32, low-res logits [C, 256, 256] float32 to feed back as
 ``mask_input``. C = 3 with ``multimask_output`` (decoder tokens 1..3), else 1 (token 0). Arrays are
 numpy, never torch tensors; docs/sam-users.md lists every deliberate difference.
+
+A SAM 2 / 2.1 model directory runs through the same class and API with SAM2ImagePredictor's pre- and
+post-processing (runtime/sam2_*.py, docs/sam2.md): the image squashed to 1024 x 1024, box prompts padded
+too, the dynamic single-mask choice, low-res logits returned clamped, masks upsampled straight from 256.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from sam_edge.runtime.metadata import GraphMetadata, check_same_model
 from sam_edge.runtime.prediction import Prediction  # defined there; importable from here as before
 from sam_edge.runtime.predictor_graphs import open_predictor_graphs
 from sam_edge.runtime.prompts import build_decoder_feeds
+from sam_edge.runtime.sam2_decoder import Sam2Decoder
+from sam_edge.runtime.sam2_image import check_sam2_embedding, encode_sam2
+from sam_edge.runtime.sam2_prompts import build_sam2_feeds
+from sam_edge.runtime.sam2_transforms import direct_mask_upscaler
 from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
 
 IMAGE_FORMATS = ("RGB", "BGR")
@@ -77,7 +85,7 @@ class SamPredictor:
             split_decoder=split_decoder,
         )
         self.encoder: Backend | None = graphs.encoder
-        self.decoder: FullDecoder | SplitDecoder = graphs.decoder
+        self.decoder: FullDecoder | SplitDecoder | Sam2Decoder = graphs.decoder
         self.max_pixels = max_pixels
         self.cache = EmbeddingCache(cache_size)
         self.reset_image()
@@ -130,6 +138,10 @@ class SamPredictor:
 
     def encode(self, rgb: np.ndarray) -> ImageEmbedding:
         """Run the encoder on an HxWx3 uint8 RGB image (no caching, the current image unchanged)."""
+        if isinstance(self.decoder, Sam2Decoder):
+            embedding = encode_sam2(self.encoder, rgb)
+            release_free_heap()  # the preprocessing and engine transients (runtime/heap.py)
+            return embedding
         meta = self.encoder.metadata
         original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         resized = resize_longest_side(rgb, meta.image_size)
@@ -148,8 +160,11 @@ class SamPredictor:
                 f"set_image_embedding takes an ImageEmbedding (predictor.image_embedding or "
                 f"ImageEmbedding.load(path)); got {type(embedding).__name__}"
             )
-        check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
-        _check_embedding_fits(embedding, self.metadata)
+        if isinstance(self.decoder, Sam2Decoder):
+            check_sam2_embedding(embedding, self.metadata)
+        else:
+            check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
+            _check_embedding_fits(embedding, self.metadata)
         self._embedding = embedding
         self._upscalers = {}
 
@@ -165,7 +180,8 @@ class SamPredictor:
 
     @property
     def input_size(self) -> tuple[int, int] | None:
-        """(h, w) of the image resized to a longest side of image_size (1024), or None before an image is set."""
+        """(h, w) of the image resized to a longest side of image_size (1024), or None before an image is set
+        (SAM 2: the squashed (1024, 1024))."""
         return None if self._embedding is None else tuple(self._embedding.input_size)
 
     @property
@@ -235,10 +251,12 @@ class SamPredictor:
         scores [B, C], low-res logits [B, C, 256, 256], stability [B, C]; ``prompt(i)`` is prompt i.
         Only the C returned masks are upscaled (C = 3 with multimask_output, else 1).
         """
-        scores, low_res = self.decode_low_res(point_coords, point_labels, boxes, mask_input, multimask_output, batched)
+        scores, low_res, returned = self._decode(
+            point_coords, point_labels, boxes, mask_input, multimask_output, batched
+        )
         upscaler = self.mask_upscaler(mask_size)
         masks = upscaler.logits(low_res) if return_logits else upscaler.masks(low_res)
-        return Prediction(masks, scores, low_res, upscaler)
+        return Prediction(masks, scores, returned, upscaler)
 
     def decode_low_res(
         self,
@@ -253,15 +271,35 @@ class SamPredictor:
 
         Prompts as ``predict_batch`` (original frame); nothing is upscaled. For callers that decide
         from the scores or the low-res logits which masks to bring to full resolution
-        (``mask_upscaler``), as the automatic mask generator does.
+        (``mask_upscaler``), as the automatic mask generator does. For a SAM 2 model these are the
+        unclamped logits its masks come from (``predict`` returns them clamped to [-32, 32], as SAM 2 does).
         """
+        scores, low_res, _ = self._decode(point_coords, point_labels, boxes, mask_input, multimask_output, batched)
+        return scores, low_res
+
+    def _decode(self, point_coords, point_labels, boxes, mask_input, multimask_output, batched):
+        """(scores [B, C], low-res logits to upscale [B, C, 256, 256], low-res logits to return): the
+        same array for SAM; for SAM 2 the unclamped logits and the clamped ones (as its predictor)."""
         embedding = self._require_image()
+        if isinstance(self.decoder, Sam2Decoder):
+            feeds = build_sam2_feeds(
+                embedding.original_size,
+                self.metadata.image_size,
+                point_coords,
+                point_labels,
+                boxes,
+                mask_input,
+                batched,
+            )
+            scores, low_res = self.decoder.select(*self.decoder.decode(embedding, feeds), multimask_output)
+            return scores, low_res, self.decoder.clamp(low_res)
         feeds = build_decoder_feeds(
             embedding.original_size, embedding.input_size, point_coords, point_labels, boxes, mask_input, batched
         )
         scores, low_res = self.decoder.decode(embedding, feeds)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
-        return scores[:, tokens], np.ascontiguousarray(low_res[:, tokens])
+        low_res = np.ascontiguousarray(low_res[:, tokens])
+        return scores[:, tokens], low_res, low_res
 
     def mask_upscaler(self, mask_size: tuple[int, int] | None = None) -> MaskUpscaler:
         """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once.
@@ -274,9 +312,12 @@ class SamPredictor:
         if key not in self._upscalers:
             if len(self._upscalers) >= MAX_UPSCALERS:
                 self._upscalers.pop(next(iter(self._upscalers)))
-            self._upscalers[key] = MaskUpscaler(
-                embedding.original_size, embedding.input_size, self.metadata.image_size, output_size=key
-            )
+            if isinstance(self.decoder, Sam2Decoder):  # SAM 2: 256 -> H x W in one step, no crop
+                self._upscalers[key] = direct_mask_upscaler(embedding.original_size, output_size=key)
+            else:
+                self._upscalers[key] = MaskUpscaler(
+                    embedding.original_size, embedding.input_size, self.metadata.image_size, output_size=key
+                )
         return self._upscalers[key]
 
     # segment_anything's torch-tensor calls, which have numpy equivalents here

@@ -1,7 +1,8 @@
 """Open the graphs a SamPredictor runs, and check that each one is the part of SAM its role needs.
 
 A predictor runs an encoder (optional: embeddings can come from elsewhere) and a decoder, either one
-full graph or the split pair (image stage + prompt stage). They come from a model directory (or a
+full graph or the split pair (image stage + prompt stage); a SAM 2 model has its own encoder and one
+decoder graph (``sam2_encoder``, ``sam2_decoder``: runtime/sam2_decoder.py). They come from a model directory (or a
 bundled model), or from explicit ``encoder=`` / ``decoder=`` files. Each graph's metadata names its
 part (runtime/metadata.py PARTS); a graph in the wrong role is refused here, at construction, with a
 message naming what it is and what is accepted, instead of failing inside the engine at predict time.
@@ -16,8 +17,11 @@ from sam_edge.runtime.backends import Backend, open_backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
 from sam_edge.runtime.default_model import find_model_dir
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
+from sam_edge.runtime.graph_file import GraphFile
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_ENCODER
 from sam_edge.runtime.metadata import check_same_model
 from sam_edge.runtime.model_dir import ModelFiles, find_model_files
+from sam_edge.runtime.sam2_decoder import Sam2Decoder
 
 PART_NAMES = {
     "encoder": "an encoder graph",
@@ -25,6 +29,8 @@ PART_NAMES = {
     "decoder_official": "a decoder_official graph (SAM's own ONNX export, with orig_im_size)",
     "decoder_image": "a decoder_image graph (the image stage of a split decoder)",
     "decoder_prompt": "a decoder_prompt graph (the prompt stage of a split decoder)",
+    "sam2_encoder": "a SAM 2 encoder graph",
+    "sam2_decoder": "a SAM 2 decoder graph",
 }
 _SPLIT_HINT = (
     "a split decoder opens from its model directory: SamPredictor(DIR) or SamPredictor(DIR, with_encoder=False)"
@@ -35,6 +41,8 @@ PART_HINTS = {
     "decoder_official": "export the decoder the runtime runs with `sam-edge export --decoder full`",
     "decoder_image": _SPLIT_HINT,
     "decoder_prompt": _SPLIT_HINT,
+    "sam2_encoder": "pass it as encoder=",
+    "sam2_decoder": "pass it as decoder=",
 }
 
 
@@ -43,7 +51,7 @@ class PredictorGraphs:
     """The opened graphs: ``encoder`` None when the predictor only decodes given embeddings."""
 
     encoder: Backend | None
-    decoder: FullDecoder | SplitDecoder
+    decoder: FullDecoder | SplitDecoder | Sam2Decoder
 
 
 def open_predictor_graphs(
@@ -68,14 +76,12 @@ def open_predictor_graphs(
     graph_decoder = _open_decoder(files, decoder, backend, threads, split_decoder)
     graph_encoder = None
     if encoder is not None:
-        graph_encoder = require_part(
-            open_backend(encoder, backend, threads, spinning=False, lean_memory=True), "encoder", keyword="encoder"
+        graph_encoder = require_encoder(
+            open_backend(encoder, backend, threads, spinning=False, lean_memory=True), keyword="encoder"
         )
     elif files is not None and files.encoder is not None:
         engine = files.encoder_backend
-        graph_encoder = require_part(
-            open_backend(files.encoder, engine, threads, spinning=False, lean_memory=True), "encoder"
-        )
+        graph_encoder = require_encoder(open_backend(files.encoder, engine, threads, spinning=False, lean_memory=True))
     if graph_encoder is not None:
         check_same_model(graph_encoder.metadata, graph_decoder.metadata, "the encoder and decoder graphs")
     return PredictorGraphs(graph_encoder, graph_decoder)
@@ -99,15 +105,29 @@ def require_part(backend: Backend, part: str, keyword: str | None = None) -> Bac
     )
 
 
-def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_decoder) -> FullDecoder | SplitDecoder:
+def require_encoder(backend: Backend, keyword: str | None = None) -> Backend:
+    """``backend`` if it is an encoder graph, SAM's or SAM 2's (else as ``require_part``)."""
+    return backend if backend.metadata.part == SAM2_ENCODER.part else require_part(backend, "encoder", keyword)
+
+
+def full_decoder(backend: Backend, keyword: str | None = None) -> FullDecoder | Sam2Decoder:
+    """A one-graph decoder by its metadata part: SAM 2's (Sam2Decoder) or SAM's (FullDecoder, checked)."""
+    if backend.metadata.part == SAM2_DECODER.part:
+        return Sam2Decoder(backend)
+    return FullDecoder(require_part(backend, "decoder", keyword=keyword))
+
+
+def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_decoder):
     """An explicit ``decoder`` graph, else the directory's (``files``) split or full decoder."""
     if decoder is not None or files is None:
         if decoder is None:
             raise ModelFileError("no decoder graph: pass a model directory (or a bundled model name) or decoder=PATH")
         if split_decoder:
             raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
-        return FullDecoder(require_part(open_backend(decoder, backend, threads), "decoder", keyword="decoder"))
+        return full_decoder(open_backend(decoder, backend, threads), keyword="decoder")
     model_dir = _directory_of(files)
+    if split_decoder and _is_sam2_graph(files.decoder):
+        raise InvalidInputError(f"{model_dir} holds a SAM 2 model, which has no split decoder; pass split_decoder=None")
     if split_decoder and not files.split:
         raise ModelFileError(
             f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
@@ -119,7 +139,12 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
         return SplitDecoder(require_part(image_stage, "decoder_image"), require_part(prompt_stage, "decoder_prompt"))
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
-    return FullDecoder(require_part(open_backend(files.decoder, files.decoder_backend, threads), "decoder"))
+    return full_decoder(open_backend(files.decoder, files.decoder_backend, threads))
+
+
+def _is_sam2_graph(path: Path | None) -> bool:
+    graph = GraphFile.parse(path) if path is not None else None
+    return graph is not None and graph.part == SAM2_DECODER.part
 
 
 def _directory_of(files: ModelFiles) -> Path:

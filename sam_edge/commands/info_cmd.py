@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
             f"  opset {meta.opset}  exporter {meta.exporter}  checkpoint sha256 "
             f"{meta.checkpoint_sha256 or '(random weights)'}"
         )
+        if meta.extra.get("family") == "sam2":  # SAM's own lines stay as they were
+            print(
+                f"  family sam2  resize {meta.extra.get('resize')} (no padding)  masks "
+                f"{meta.extra.get('mask_postprocess')} (256 x 256 -> original size)"
+            )
     return 0
 
 
