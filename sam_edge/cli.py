@@ -13,11 +13,14 @@ import warnings
 from sam_edge import __version__
 from sam_edge.commands import (
     backends_cmd,
+    batch_cmd,
     bench_cmd,
+    download_cmd,
     eval_cmd,
     everything_cmd,
     export_cmd,
     info_cmd,
+    models_cmd,
     quantize_cmd,
     segment_cmd,
     serve_cmd,
@@ -37,6 +40,9 @@ COMMANDS = (
     backends_cmd,
     serve_cmd,
     track_cmd,
+    download_cmd,
+    models_cmd,
+    batch_cmd,
 )
 
 

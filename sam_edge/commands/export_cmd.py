@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sam_edge.commands.progress import ProgressBar, format_size
+from sam_edge.export.sam2_specs import SAM2_SPECS
 from sam_edge.export.specs import OFFICIAL_SPECS
 from sam_edge.runtime.atomic_write import check_output_dir
 from sam_edge.runtime.errors import InvalidInputError, SamEdgeError
@@ -15,6 +17,7 @@ from sam_edge.runtime.errors import InvalidInputError, SamEdgeError
 # The same tuple as sam_edge.export.api.FORMATS (a test checks); repeated so parsing needs no torch.
 FORMATS = ("onnx", "openvino", "both")
 DECODER_LAYOUTS = ("full", "split", "both")  # as sam_edge.export.api.DECODER_LAYOUTS
+MODEL_TYPES = list(OFFICIAL_SPECS) + list(SAM2_SPECS)  # SAM's, then SAM 2 / 2.1's (export/sam2_specs.py)
 INSTALL_HINT = "pip install 'sam-edge[export]'"
 
 
@@ -26,16 +29,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Files appear under their final names only when every graph has passed.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", type=Path, metavar="FILE", help="official-format state dict (.pth/.pt)")
+    source.add_argument(
+        "--checkpoint",
+        metavar="FILE|NAME",
+        help="official-format state dict (.pth/.pt), or the registry name of a downloaded one (sam-edge models)",
+    )
+    source.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="download registry checkpoint NAME if needed (sam-edge models), then export it",
+    )
     source.add_argument(
         "--random",
-        choices=list(OFFICIAL_SPECS),
+        choices=MODEL_TYPES,
         metavar="MODEL_TYPE",
-        help=f"official architecture with seeded random weights: {', '.join(OFFICIAL_SPECS)}",
+        help=f"official architecture with seeded random weights: {', '.join(MODEL_TYPES)}",
     )
     parser.add_argument(
         "--model-type",
-        choices=list(OFFICIAL_SPECS),
+        choices=MODEL_TYPES,
         help="variant of --checkpoint (default: detected from its keys and shapes)",
     )
     parser.add_argument("--seed", type=int, help="seed of --random weights (default 0)")
@@ -65,10 +77,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     check_arguments(args)
-    check_output_dir(args.out)  # before loading: a 2.5 GB checkpoint should not be read for nothing
+    check_output_dir(args.out)  # before loading: a 2.5 GB checkpoint should not be read (or fetched) for nothing
     api = import_export_api()
-    if args.checkpoint is not None:
-        model = api.load_model(checkpoint=args.checkpoint, model_type=args.model_type)
+    if args.checkpoint is not None or args.pretrained is not None:
+        model = api.load_model(checkpoint=resolve_checkpoint(args), model_type=args.model_type)
     else:
         model = api.load_model(model_type=args.random, random_seed=args.seed)
     api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
@@ -90,8 +102,25 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise InvalidInputError("--model-type applies to --checkpoint; --random already names the model type")
     if args.checkpoint is not None and args.seed is not None:
         raise InvalidInputError("--seed applies to --random; a checkpoint brings its own weights")
+    if args.pretrained is not None and args.model_type is not None:
+        raise InvalidInputError(
+            "--model-type applies to --checkpoint FILE; --pretrained NAME already names the model type"
+        )
+    if args.pretrained is not None and args.seed is not None:
+        raise InvalidInputError("--seed applies to --random; a checkpoint brings its own weights")
     if args.random is not None and args.seed is None:
         args.seed = 0
+
+
+def resolve_checkpoint(args: argparse.Namespace) -> Path:
+    """The checkpoint file: a file as given, a registry name from the cache, a --pretrained name downloaded."""
+    from sam_edge.download.api import export_checkpoint
+
+    value = args.pretrained if args.pretrained is not None else args.checkpoint
+    # nano has no official checkpoint; SAM 2 files export by path (--checkpoint FILE), not yet by registry name
+    exportable = tuple(name for name in OFFICIAL_SPECS if name != "nano")
+    with ProgressBar(label=value, unit="bytes", min_interval_s=0.2) as progress:
+        return export_checkpoint(value, args.pretrained is not None, exportable, progress)
 
 
 def import_export_api():
@@ -113,14 +142,6 @@ def artifact_files(report_path: Path) -> list[Path]:
     else:  # an .onnx beside its OpenVINO twin must not claim the twin's .bin
         companions = [report_path.with_name(report_path.name + ".data")]
     return [report_path] + [path for path in companions if path.is_file()]
-
-
-def format_size(size: int) -> str:
-    for unit in ("B", "kB", "MB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.2f} GB"
 
 
 def print_summary(out_dir: Path, reports) -> None:
