@@ -292,3 +292,15 @@ def test_image_stage_runs_once_per_cached_embedding(model_dir):
     first = predictor.predict(*POINT)
     predictor.predict(*POINT, mask_input=first.low_res_logits[:1], multimask_output=False)
     assert calls == [1, 1, 1]  # a mask input changes the image tokens: the image stage runs for that prompt
+
+
+def test_upscaling_maps_are_built_once_per_image_size(predictor):
+    rgb = np.asarray(Image.open(SAMPLE).convert("RGB"))
+    predictor.set_image(rgb)
+    first = predictor.mask_upscaler()
+    predictor.set_image(rgb[::-1].copy())  # another image of the same size: a video's next frame
+    assert predictor.mask_upscaler() is first
+    assert predictor.mask_upscaler((50, 60)) is not first and predictor.mask_upscaler((50, 60)).output_size == (50, 60)
+    predictor.set_image(rgb[:200, :300].copy())  # another size: its own maps, in its own frame
+    assert predictor.mask_upscaler().output_size == (200, 300)
+    assert predictor.predict([[150, 100]], [1]).masks.shape[1:] == (200, 300)
