@@ -64,6 +64,7 @@ def open_predictor_graphs(
     threads: int | None,
     precision: str | None,
     split_decoder: bool | None,
+    spin_wait: bool = True,
 ) -> PredictorGraphs:
     """Open what SamPredictor's arguments name (see SamPredictor.__init__), checking every graph's part."""
     if not with_encoder and encoder is not None:
@@ -73,7 +74,7 @@ def open_predictor_graphs(
         files = find_model_files(
             find_model_dir(model), backend, precision, with_encoder=with_encoder and encoder is None
         )
-    graph_decoder = _open_decoder(files, decoder, backend, threads, split_decoder)
+    graph_decoder = _open_decoder(files, decoder, backend, threads, split_decoder, spin_wait)
     graph_encoder = None
     if encoder is not None:
         graph_encoder = require_encoder(
@@ -117,14 +118,15 @@ def full_decoder(backend: Backend, keyword: str | None = None) -> FullDecoder | 
     return FullDecoder(require_part(backend, "decoder", keyword=keyword))
 
 
-def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_decoder):
-    """An explicit ``decoder`` graph, else the directory's (``files``) split or full decoder."""
+def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_decoder, spin_wait: bool = True):
+    """An explicit ``decoder`` graph, else the directory's (``files``) split or full decoder; ``spin_wait``
+    for the graph that runs per prompt (SamPredictor.__init__)."""
     if decoder is not None or files is None:
         if decoder is None:
             raise ModelFileError("no decoder graph: pass a model directory (or a bundled model name) or decoder=PATH")
         if split_decoder:
             raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
-        return full_decoder(open_backend(decoder, backend, threads), keyword="decoder")
+        return full_decoder(open_backend(decoder, backend, threads, spinning=spin_wait), keyword="decoder")
     model_dir = _directory_of(files)
     if split_decoder and _is_sam2_graph(files.decoder):
         raise InvalidInputError(f"{model_dir} holds a SAM 2 model, which has no split decoder; pass split_decoder=None")
@@ -135,11 +137,11 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
         )
     if files.split and split_decoder is not False:
         image_stage = open_backend(files.decoder_image, files.decoder_backend, threads, spinning=False)
-        prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads)
+        prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads, spinning=spin_wait)
         return SplitDecoder(require_part(image_stage, "decoder_image"), require_part(prompt_stage, "decoder_prompt"))
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
-    return full_decoder(open_backend(files.decoder, files.decoder_backend, threads))
+    return full_decoder(open_backend(files.decoder, files.decoder_backend, threads, spinning=spin_wait))
 
 
 def _is_sam2_graph(path: Path | None) -> bool:

@@ -32,9 +32,17 @@ class Service:
         self.decoder_threads = resolve_threads(settings.threads)
         self.encoder_threads = settings.encoder_threads or max(1, self.decoder_threads - 1)
         self.encoder_predictor = SamPredictor(
-            settings.model, threads=self.encoder_threads, cache_size=0, max_pixels=settings.max_image_pixels
+            settings.model,
+            threads=self.encoder_threads,
+            cache_size=0,
+            max_pixels=settings.max_image_pixels,
+            spin_wait=False,
         )
-        self.decoder_predictor = SamPredictor(settings.model, with_encoder=False, threads=self.decoder_threads)
+        # No spin-waiting: the decoder shares the cores with the encoder thread and the event loop,
+        # which a spinning pool would starve between prompts (runtime/predictor.py, spin_wait).
+        self.decoder_predictor = SamPredictor(
+            settings.model, with_encoder=False, threads=self.decoder_threads, spin_wait=False
+        )
         self.model_id = self.decoder_predictor.metadata.model_id
         self.encoder = EncoderWorker(
             self.encoder_predictor, settings.max_image_pixels, settings.max_pending_encodes, settings.encoder_nice
