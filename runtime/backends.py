@@ -14,6 +14,7 @@ fast-math GEMMs on arm64), off by default; the sessions pin it off too, so the s
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -27,10 +28,32 @@ EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
 ORT_ARM64_BF16_FASTMATH = "mlas.enable_gemm_fastmath_arm64_bfloat16"
 # Trained weights make subnormal activations (attention weights of far-off tokens, mostly), and an x86
 # core takes a microcode assist for each product with one. onnxruntime's pool threads flush them to
-# zero with this entry (OpenVINO's CPU plugin needs nothing): nano's encoder ran 1.44x faster, its
-# outputs unchanged. The calling thread keeps its own flags, so the graphs flush their attention
-# weights themselves too (export/modeling/split_decoder.py).
+# zero with this entry (OpenVINO's CPU plugin needs nothing); their outputs do not change. It also
+# sets the flush on the thread that creates the session, for good: that would change how numpy and
+# torch compute in the caller's thread, so sessions are created on a thread of their own
+# (_created_on_a_thread_of_its_own). The caller's thread, which takes part in each run, keeps its
+# IEEE behaviour; the graphs flush their attention weights themselves too
+# (export/modeling/split_decoder.py).
 ORT_DENORMALS_AS_ZERO = "session.set_denormal_as_zero"
+
+
+def _created_on_a_thread_of_its_own(create):
+    """``create()`` run on a short-lived thread: what it does to that thread's floating-point state
+    (onnxruntime's flush-to-zero) stays there. Its exception, if any, is raised here."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = create()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="sam-edge-session-create")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 class Backend(Protocol):
@@ -112,8 +135,10 @@ class OnnxRuntimeBackend:
             self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         disabled = ["ConstantFolding"] if lean_memory else []  # unknown names are ignored by onnxruntime
         try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+            self.session = _created_on_a_thread_of_its_own(
+                lambda: ort.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
+                )
             )
         except Exception as error:  # onnxruntime raises its own untyped exceptions for bad files
             raise ModelFileError(f"{path}: onnxruntime cannot load it ({str(error).splitlines()[0][:200]})") from None

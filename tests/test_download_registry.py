@@ -53,7 +53,7 @@ def test_every_entry_is_complete_and_names_its_file(model):
     assert model.license in ("Apache-2.0", "S-Lab-1.0 (non-commercial)")
     assert model.model_type in {*OFFICIAL_SPECS, *SAM2_SPECS, "edge_sam"}
     for key in (model.name, *model.aliases):
-        assert find_model(key) is model
+        assert find_model(key) == model
 
 
 def test_sam2_official_files_match_the_specs_of_their_model_type():

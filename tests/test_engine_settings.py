@@ -72,3 +72,17 @@ def test_lean_memory_keeps_the_outputs(model_dir):
     image = np.random.default_rng(0).normal(size=(1, 3, side, side)).astype(np.float32)
     (expected,), (got,) = (b.run(["image_embeddings"], {"image": image}) for b in (default, lean))
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_onnxruntime_leaves_the_callers_subnormal_numbers_alone():
+    # onnxruntime's flush-to-zero entry also sets the flag on the thread that creates a session; the
+    # runtime creates sessions on a thread of their own, so numpy and torch in the caller's thread
+    # keep IEEE subnormals after a model is opened and run.
+    from sam_edge.runtime.predictor import SamPredictor
+
+    tiny = np.float32(1e-40)
+    assert tiny * np.float32(1.0) == tiny
+    predictor = SamPredictor(None, backend="onnxruntime", threads=1)
+    predictor.set_image(np.full((32, 48, 3), 128, np.uint8))
+    predictor.predict([[10, 10]], [1])
+    assert tiny * np.float32(1.0) == tiny and np.float32(1e-38) / np.float32(4.0) > 0
