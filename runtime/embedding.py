@@ -213,3 +213,12 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def is_image_size(size) -> bool:
+    """(height, width): two positive integers (an embedding's ``original_size`` or ``input_size``)."""
+    return (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0 for side in size)
+    )

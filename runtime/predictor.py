@@ -19,7 +19,7 @@ import numpy as np
 
 from sam_edge.runtime.backends import Backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
-from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
+from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key, is_image_size
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError, UnsupportedError
 from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
@@ -374,7 +374,7 @@ def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> Non
     if not np.isfinite(array).all():
         raise InvalidInputError("image embeddings contain NaN or inf; use an embedding made by set_image / save")
     sizes = (embedding.original_size, embedding.input_size)
-    if not all(_is_size(size) for size in sizes) or tuple(embedding.input_size) != preprocess_shape(
+    if not all(is_image_size(size) for size in sizes) or tuple(embedding.input_size) != preprocess_shape(
         *embedding.original_size, meta.image_size
     ):
         raise InvalidInputError(
@@ -382,15 +382,6 @@ def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> Non
             f"side of {meta.image_size} is not input_size {embedding.input_size!r}; "
             "use an embedding made by set_image / save"
         )
-
-
-def _is_size(size) -> bool:
-    """(height, width): two positive integers."""
-    return (
-        isinstance(size, (tuple, list))
-        and len(size) == 2
-        and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0 for side in size)
-    )
 
 
 def _as_metadata(embedding: ImageEmbedding) -> GraphMetadata:

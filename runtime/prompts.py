@@ -152,12 +152,7 @@ def build_decoder_feeds(
     batched: bool = False,
 ) -> DecoderFeeds:
     """Validate prompts (original frame) and build the decoder feeds (input frame) for B prompts."""
-    if point_coords is None and boxes is None:
-        if point_labels is not None:
-            raise InvalidInputError("point_labels given without point_coords")
-        raise InvalidInputError(
-            "empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)"
-        )
+    require_prompt(point_coords, point_labels, boxes)
     parts_coords, parts_labels = [], []
     if point_coords is not None:
         coords, labels = check_points(point_coords, point_labels, original_size, batched)
@@ -167,10 +162,27 @@ def build_decoder_feeds(
         box_array = check_boxes(boxes, original_size, batched)
         parts_coords.append(boxes_to_input_frame(box_array, original_size, input_size).reshape(-1, 2, 2))
         parts_labels.append(np.tile([2.0, 3.0], (box_array.shape[0], 1)))
+    return assemble_feeds(parts_coords, parts_labels, mask_input, pad=boxes is None)
+
+
+def require_prompt(point_coords, point_labels, boxes) -> None:
+    """Refuse a prompt with neither points nor a box (a mask input alone, or labels without points)."""
+    if point_coords is None and boxes is None:
+        if point_labels is not None:
+            raise InvalidInputError("point_labels given without point_coords")
+        raise InvalidInputError(
+            "empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)"
+        )
+
+
+def assemble_feeds(parts_coords: list, parts_labels: list, mask_input, pad: bool) -> DecoderFeeds:
+    """DecoderFeeds of B prompts from their token parts in order: coordinates [1 or B, n, 2] and labels
+    [1 or B, n] each (a part of 1 is shared by every prompt); ``pad`` appends a (0, 0) / -1 padding
+    point to every prompt (SAM: only when no box is given; SAM 2: always)."""
     batch = _common_batch(parts_coords)
-    if boxes is None:
-        parts_coords.append(np.zeros((batch, 1, 2)))
-        parts_labels.append(-np.ones((batch, 1)))
+    if pad:
+        parts_coords = [*parts_coords, np.zeros((batch, 1, 2))]
+        parts_labels = [*parts_labels, -np.ones((batch, 1))]
     coords = np.concatenate([np.broadcast_to(c, (batch,) + c.shape[1:]) for c in parts_coords], axis=1)
     labels = np.concatenate([np.broadcast_to(part, (batch,) + part.shape[1:]) for part in parts_labels], axis=1)
     if mask_input is None:

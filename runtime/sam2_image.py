@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sam_edge.runtime.backends import Backend
-from sam_edge.runtime.embedding import ImageEmbedding
+from sam_edge.runtime.embedding import ImageEmbedding, is_image_size
 from sam_edge.runtime.errors import InvalidInputError, ModelMismatchError
 from sam_edge.runtime.interface import SAM2_ENCODER
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
@@ -50,18 +50,9 @@ def check_sam2_embedding(embedding: ImageEmbedding, meta: GraphMetadata) -> None
         if not np.isfinite(array).all():
             raise InvalidInputError(f"{name} contains NaN or inf; use an embedding made by set_image / save")
     side = meta.image_size
-    if not _is_size(embedding.original_size) or tuple(embedding.input_size) != (side, side):
+    if not is_image_size(embedding.original_size) or tuple(embedding.input_size) != (side, side):
         raise InvalidInputError(
             f"embedding sizes do not fit a SAM 2 model: original_size {embedding.original_size!r} must be two "
             f"positive integers and input_size {embedding.input_size!r} the squashed ({side}, {side}); "
             "use an embedding made by set_image / save"
         )
-
-
-def _is_size(size) -> bool:
-    """(height, width): two positive integers."""
-    return (
-        isinstance(size, (tuple, list))
-        and len(size) == 2
-        and all(isinstance(side, (int, np.integer)) and not isinstance(side, bool) and side > 0 for side in size)
-    )

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_edge.runtime.errors import InvalidInputError
-from sam_edge.runtime.prompts import DecoderFeeds, check_boxes, check_mask_input, check_points
-from sam_edge.runtime.sam2_transforms import LOW_RES_SIDE, to_squashed_frame
+from sam_edge.runtime.prompts import DecoderFeeds, assemble_feeds, check_boxes, check_points, require_prompt
+from sam_edge.runtime.sam2_transforms import to_squashed_frame
 
 
 def build_sam2_feeds(
@@ -29,12 +28,7 @@ def build_sam2_feeds(
     The same prompts as SAM's ``build_decoder_feeds`` are accepted (points [B, N, 2] + labels [B, N]
     and / or boxes [B, 4], a mask input [1 or B, 1, 256, 256]); a mask input alone is refused as there.
     """
-    if point_coords is None and boxes is None:
-        if point_labels is not None:
-            raise InvalidInputError("point_labels given without point_coords")
-        raise InvalidInputError(
-            "empty prompt: give point_coords with point_labels and/or a box (mask_input alone is not accepted)"
-        )
+    require_prompt(point_coords, point_labels, boxes)
     parts_coords, parts_labels = [], []
     if boxes is not None:
         box_array = check_boxes(boxes, original_size, batched)
@@ -44,25 +38,4 @@ def build_sam2_feeds(
         coords, labels = check_points(point_coords, point_labels, original_size, batched)
         parts_coords.append(to_squashed_frame(coords, original_size, image_size))
         parts_labels.append(labels.astype(np.float32))
-    batch = _common_batch(parts_coords)
-    parts_coords.append(np.zeros((batch, 1, 2), np.float32))
-    parts_labels.append(-np.ones((batch, 1), np.float32))
-    coords = np.concatenate([np.broadcast_to(c, (batch,) + c.shape[1:]) for c in parts_coords], axis=1)
-    labels = np.concatenate([np.broadcast_to(part, (batch,) + part.shape[1:]) for part in parts_labels], axis=1)
-    if mask_input is None:
-        masks = np.zeros((batch, 1, LOW_RES_SIDE, LOW_RES_SIDE), np.float32)
-        has_mask = np.zeros(batch, np.float32)
-    else:
-        masks = check_mask_input(mask_input, batch)
-        has_mask = np.ones(batch, np.float32)
-    return DecoderFeeds(coords.astype(np.float32), labels.astype(np.float32), masks, has_mask)
-
-
-def _common_batch(parts: list[np.ndarray]) -> int:
-    """The prompt count B of boxes and points (either may hold 1, broadcast to the other's B)."""
-    sizes = {part.shape[0] for part in parts}
-    if len(sizes - {1}) > 1:
-        raise InvalidInputError(
-            f"points and boxes hold different numbers of prompts: {sorted(sizes)}; give equal counts (or 1)"
-        )
-    return max(sizes)
+    return assemble_feeds(parts_coords, parts_labels, mask_input, pad=True)
