@@ -1,9 +1,10 @@
 """One worker's model and the work on one item, the same code under both engines (a process or a Ray actor).
 
-``ItemWorker(spec)`` loads the predictor once (``spec.threads`` CPU threads); ``process(item)`` returns the
-item's status row (batch/results.py) and never raises for a bad image: the file is hashed (sha256 of its
-bytes), skipped when its output is complete for that content (batch/outputs.py), else decoded
-(runtime/image_io.py; a damaged or oversized file is a SamEdgeError, recorded as failed) and run:
+``ItemWorker(spec)`` loads the predictor once (``spec.threads`` CPU threads); ``process(item)`` (``compute``,
+which writes nothing, then ``commit``, which writes) returns the item's status row (batch/results.py)
+and never raises for a bad image: the file is hashed (sha256 of its bytes), skipped when its output
+is complete for that content (batch/outputs.py), else decoded (runtime/image_io.py; a damaged or
+oversized file is a SamEdgeError, recorded as failed) and run:
 
 - ``embed``: the encoder; ``OUT/<name>.npz`` in ImageEmbedding's save format (what ``sam-edge serve``'s
   embedding endpoint returns and ``ImageEmbedding.load`` reads);
@@ -20,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 from sam_edge.batch.items import BatchItem
 from sam_edge.batch.outputs import file_sha256, forget_done, is_done, job_key, mark_done, output_path
@@ -58,11 +59,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def exit_on_sigterm() -> None:
-    """SIGTERM unwinds the worker (SystemExit) so that atomic writes in progress remove their temp files."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
 class ItemWorker:
     """A predictor (and, for ``everything``, a generator) loaded once; ``process`` per item."""
 
@@ -87,9 +83,13 @@ class ItemWorker:
 
     def process(self, item: BatchItem) -> dict:
         """The status row of ``item`` (RESULT_COLUMNS + ``index``); outputs written when it is ok."""
+        return self.commit(self.compute(item))
+
+    def compute(self, item: BatchItem) -> "Computed":
+        """Everything of ``item`` that writes nothing (hash, decode, the model): safe to interrupt."""
         started = time.perf_counter()
         if item.error is not None:
-            return failed_row(item.index, item.path, item.error, self.name)
+            return Computed(item, started, row=failed_row(item.index, item.path, item.error, self.name))
         sha256 = None
         try:
             prompts = parse_prompts(item.prompts) if self.spec.task == "prompts" else None
@@ -97,27 +97,42 @@ class ItemWorker:
             output = output_path(self.spec.out_dir, item.name, self.spec.task)
             job = job_key(self.spec.task, self.model_id, self.spec.settings, item.prompts)
             if is_done(output, sha256, job):
-                return self._row(item, sha256, "skipped", None, started, output)
-            encode_ms = self._run(item, output, prompts)
-            mark_done(output, item.path, sha256, job)
-            return self._row(item, sha256, "ok", encode_ms, started, output)
-        except SamEdgeError as error:
-            return failed_row(item.index, item.path, str(error), self.name, sha256)
+                return Computed(item, started, row=self._row(item, sha256, "skipped", None, started, output))
+            encode_ms, write = self._run(item, prompts)
+            return Computed(item, started, sha256, job, output, encode_ms, write)
         except Exception as error:  # noqa: BLE001 - a bug or an OS error on one item must not stop the others
-            return failed_row(item.index, item.path, f"{type(error).__name__}: {error}", self.name, sha256)
+            return Computed(item, started, row=self._failed(item, error, sha256))
 
-    def _run(self, item: BatchItem, output, prompts) -> float:
-        """Decode, run the task, write ``output``; returns the encoder's milliseconds."""
+    def commit(self, computed: "Computed") -> dict:
+        """Write ``computed``'s output and its done marker; returns the item's status row.
+
+        The only step that writes: a caller that must not be interrupted half-way (a worker process
+        being stopped) defers its stop signal around this call and the row's delivery.
+        """
+        if computed.row is not None:
+            return computed.row
+        item, output = computed.item, computed.output
+        try:
+            forget_done(output)  # the old marker goes first: a crash while rewriting leaves no false one
+            computed.write(output)
+            mark_done(output, item.path, computed.sha256, computed.job)
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk fails this item, not the job
+            return self._failed(item, error, computed.sha256)
+        return self._row(item, computed.sha256, "ok", computed.encode_ms, computed.started, output)
+
+    def _failed(self, item: BatchItem, error: Exception, sha256: str | None) -> dict:
+        message = str(error) if isinstance(error, SamEdgeError) else f"{type(error).__name__}: {error}"
+        return failed_row(item.index, item.path, message, self.name, sha256)
+
+    def _run(self, item: BatchItem, prompts) -> tuple[float, Callable[[Path], None]]:
+        """Decode and run the task; returns the encoder's milliseconds and what writes the output."""
         from sam_edge.runtime.image_io import load_image
 
         rgb = load_image(item.path, self.spec.max_pixels)
-        forget_done(output)
         started = time.perf_counter()
         if self.spec.task == "embed":
             embedding = self.predictor.encode(rgb)
-            encode_ms = (time.perf_counter() - started) * 1e3
-            embedding.save(output)
-            return encode_ms
+            return (time.perf_counter() - started) * 1e3, embedding.save
         self.predictor.set_image(rgb)
         encode_ms = (time.perf_counter() - started) * 1e3
         if self.spec.task == "everything":
@@ -125,9 +140,7 @@ class ItemWorker:
         else:
             payload = self._prompt_records(item, prompts)
         self.predictor.reset_image()
-        with atomic_output(output, suffix=".json") as temp:
-            temp.write_text(json.dumps(payload))
-        return encode_ms
+        return encode_ms, lambda output: _write_json(output, payload)
 
     def _prompt_records(self, item: BatchItem, prompts) -> list[dict]:
         from sam_edge.runtime.result_json import prediction_record
@@ -153,6 +166,25 @@ class ItemWorker:
             "output": str(output),
             "worker": self.name,
         }
+
+
+@dataclass
+class Computed:
+    """One item between ``compute`` and ``commit``: a final ``row`` (skipped, failed), or what to write."""
+
+    item: BatchItem
+    started: float  # perf_counter when the item was taken, for the row's total_ms
+    sha256: str | None = None
+    job: str | None = None
+    output: Path | None = None
+    encode_ms: float | None = None
+    write: Callable[[Path], None] | None = None
+    row: dict | None = None
+
+
+def _write_json(output: Path, payload) -> None:
+    with atomic_output(output, suffix=".json") as temp:
+        temp.write_text(json.dumps(payload))
 
 
 def _sha256(path: str) -> str:

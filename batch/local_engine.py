@@ -6,19 +6,23 @@ the parent and at most one item in flight, so the parent always knows what every
 - a worker that dies (killed, out of memory, a crash in an engine) costs only its item, recorded as
   failed with the exit status; a fresh worker takes its place and the job goes on;
 - a worker that cannot load the model stops the job with the loader's one-line error;
-- Ctrl-C reaches the parent only (workers ignore SIGINT): it stops the workers with SIGTERM, which
-  unwinds their atomic writes, and the job ends with what had finished; items in flight are lost.
+- Ctrl-C reaches the parent only (workers ignore SIGINT): it stops the workers with SIGTERM and the
+  job ends with what had finished. A worker defers SIGTERM while it commits an item (writes the
+  output and its done marker, sends the row), and the parent reads the rows its stopped workers had
+  sent, so every output on disk has its marker and its manifest row; items still computing are lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
+import sys
 from collections import deque
 from multiprocessing.connection import wait
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from sam_edge.batch.item_worker import ItemWorker, TaskSpec, exit_on_sigterm
+from sam_edge.batch.item_worker import ItemWorker, TaskSpec
 from sam_edge.batch.items import BatchItem
 from sam_edge.batch.results import failed_row, one_line
 from sam_edge.runtime.errors import SamEdgeError
@@ -32,7 +36,7 @@ def run_local(spec: TaskSpec, items: Iterable[BatchItem], workers: int, on_row: 
     try:
         pool.run(deque(items), on_row)
     finally:
-        pool.stop()
+        pool.stop(on_row)
 
 
 class WorkerStartError(SamEdgeError, RuntimeError):
@@ -42,7 +46,7 @@ class WorkerStartError(SamEdgeError, RuntimeError):
 def _worker_main(spec: TaskSpec, conn) -> None:
     """A worker process: load the model, then process items from ``conn`` until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers itself
-    exit_on_sigterm()
+    sigterm = SigtermExit()
     try:
         worker = ItemWorker(spec)
     except Exception as error:  # noqa: BLE001 - reported to the parent, which stops the job in one line
@@ -57,7 +61,39 @@ def _worker_main(spec: TaskSpec, conn) -> None:
             return
         if item is None:
             return
-        conn.send(("row", worker.process(item)))
+        computed = worker.compute(item)
+        with sigterm.deferred():
+            conn.send(("row", worker.commit(computed)))
+
+
+class SigtermExit:
+    """SIGTERM ends the worker with SystemExit (unwinding atomic writes), except inside ``deferred()``.
+
+    A flag rather than a signal mask: the engines' threads do not block signals, and Python runs
+    its handlers on the main thread whichever thread the signal reached.
+    """
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending: int | None = None
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self.deferring:
+            self.pending = signum
+        else:
+            sys.exit(128 + signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Run the block whole; a SIGTERM that came meanwhile ends the worker right after it."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+            if self.pending is not None:
+                sys.exit(128 + self.pending)
 
 
 class _Slot:
@@ -125,8 +161,11 @@ class _Pool:
         slot.conn.close()
         return _Slot(self.context, self.spec) if more_work else None
 
-    def stop(self) -> None:
-        """End every worker: idle ones are told to stop; busy ones (Ctrl-C, an error) get SIGTERM."""
+    def stop(self, on_row: Callable[[dict], None]) -> None:
+        """End every worker: idle ones are told to stop; busy ones (Ctrl-C, an error) get SIGTERM.
+
+        Rows a busy worker committed and sent before it stopped are still handed to ``on_row``.
+        """
         for slot in self.slots:
             if not slot.process.is_alive():
                 continue
@@ -142,4 +181,15 @@ class _Pool:
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join()
+            self._drain_rows(slot, on_row)
             slot.conn.close()
+
+    @staticmethod
+    def _drain_rows(slot: _Slot, on_row: Callable[[dict], None]) -> None:
+        try:
+            while slot.conn.poll():
+                kind, payload = slot.conn.recv()
+                if kind == "row":
+                    on_row(payload)
+        except (EOFError, OSError):  # the pipe ended: nothing more was sent
+            pass

@@ -251,3 +251,26 @@ def test_ctrl_c_stops_the_job_with_a_manifest_of_what_finished(tmp_path):
     assert {row["status"] for row in rows} == {"ok"} and 2 <= len(rows) < 8
     assert not [path for path in (tmp_path / "out").rglob(".*") if ".partial" in path.name]
     np.testing.assert_equal(len(output_files(tmp_path / "out")), len(done))
+
+
+_SIGTERM_SCRIPT = """
+import os, signal, sys, time
+from sam_edge.batch.local_engine import SigtermExit
+sigterm = SigtermExit()
+with sigterm.deferred():
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)  # the handler has run by now; the block still goes on
+    print("committed", flush=True)
+print("after the block", flush=True)
+"""
+
+
+def test_a_sigterm_during_a_commit_ends_the_worker_only_after_it():
+    run = subprocess.run([sys.executable, "-c", _SIGTERM_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (128 + signal.SIGTERM, "committed\n"), run.stderr
+
+
+def test_a_sigterm_outside_a_commit_ends_the_worker_at_once():
+    script = _SIGTERM_SCRIPT.replace("with sigterm.deferred():", "if True:")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (128 + signal.SIGTERM, ""), run.stderr
