@@ -22,18 +22,17 @@ import numpy as np
 
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, SamEdgeError
 from sam_edge.runtime.metadata import METADATA_KEY, GraphMetadata
+from sam_edge.runtime.subnormals import FlushingThread
 
 BACKENDS = ("onnxruntime", "openvino")
 EXTENSIONS = {"onnxruntime": ".onnx", "openvino": ".xml"}
 ORT_ARM64_BF16_FASTMATH = "mlas.enable_gemm_fastmath_arm64_bfloat16"
-# Trained weights make subnormal activations (attention weights of far-off tokens, mostly), and an x86
-# core takes a microcode assist for each product with one. onnxruntime's pool threads flush them to
-# zero with this entry (OpenVINO's CPU plugin needs nothing); their outputs do not change. It also
-# sets the flush on the thread that creates the session, for good: that would change how numpy and
-# torch compute in the caller's thread, so sessions are created on a thread of their own
-# (_created_on_a_thread_of_its_own). The caller's thread, which takes part in each run, keeps its
-# IEEE behaviour; the graphs flush their attention weights themselves too
-# (export/modeling/split_decoder.py).
+# Trained weights make subnormal activations, which slow x86 products (runtime/subnormals.py).
+# onnxruntime's pool threads flush them with this entry. The thread that calls run() takes part in
+# each run, so runs are handed to a thread of sam-edge's own that flushes too (FlushingThread); the
+# caller's thread keeps its IEEE behaviour. The entry would also set the flush on the thread that
+# creates the first session of the process, for good, so sessions are created on that private thread
+# (or, where flushing is unsupported, on a short-lived one: _created_on_a_thread_of_its_own).
 ORT_DENORMALS_AS_ZERO = "session.set_denormal_as_zero"
 
 
@@ -134,8 +133,10 @@ class OnnxRuntimeBackend:
         if lean_memory:
             self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         disabled = ["ConstantFolding"] if lean_memory else []  # unknown names are ignored by onnxruntime
+        self._thread = FlushingThread(f"sam-edge-{Path(path).stem}")
+        create_on = self._thread.call if self._thread.available else _created_on_a_thread_of_its_own
         try:
-            self.session = _created_on_a_thread_of_its_own(
+            self.session = create_on(
                 lambda: ort.InferenceSession(
                     str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled
                 )
@@ -148,7 +149,8 @@ class OnnxRuntimeBackend:
         self.metadata = parse_metadata(text, path)
 
     def run(self, output_names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(output_names, feeds, self._run_options)
+        """The outputs, run on the session's flushing thread (module comment above)."""
+        return self._thread.call(self.session.run, output_names, feeds, self._run_options)
 
     def executed_precision(self) -> str:
         """What the kernels compute in: the graph's own types (the CPU provider casts nothing on its own

@@ -20,6 +20,7 @@ import numpy as np
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.predictor import SamPredictor
+from sam_edge.runtime.subnormals import flush_subnormals_on_this_thread
 
 Result = TypeVar("Result")
 
@@ -29,7 +30,11 @@ class DecoderWorker:
 
     def __init__(self, predictor: SamPredictor) -> None:
         self.predictor = predictor
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam-edge-decoder")
+        # the server's own thread: it flushes subnormals, so engine calls run on it without a hop
+        # to each session's flushing thread (runtime/subnormals.py)
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="sam-edge-decoder", initializer=flush_subnormals_on_this_thread
+        )
         self.decoded = 0  # calls run, over the worker's life
 
     async def run(

@@ -28,6 +28,7 @@ import numpy as np
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.errors import SamEdgeError
+from sam_edge.runtime.subnormals import flush_subnormals_on_this_thread
 from sam_edge.serve.image_store import decode_image_bytes
 
 
@@ -135,6 +136,9 @@ class EncoderWorker:
 
     def _run(self) -> None:
         _lower_priority(self.nice)
+        # this thread is the server's own: its engine calls run here (keeping the lower priority)
+        # instead of on each session's flushing thread (runtime/subnormals.py)
+        flush_subnormals_on_this_thread()
         while True:
             with self.condition:
                 while not self._stopping and not self._uploads and not self.ready_slots:
