@@ -18,6 +18,7 @@ from sam_edge.bench.download_bench import serve_files
 from sam_edge.download import fetch as fetch_module
 from sam_edge.download import registry
 from sam_edge.download.fetch import RetryPolicy
+from sam_edge.export.sam2_specs import SAM2_SPECS
 
 DATA = bytes(range(256)) * 12_000
 SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -47,6 +48,7 @@ def test_registry(tmp_path_factory, monkeypatch, golden_checkpoint):
     served = tmp_path_factory.mktemp("served")
     (served / "tiny.bin").write_bytes(DATA)
     (served / "wrong.bin").write_bytes(OTHER)
+    (served / "tiny_sam2.pt").write_bytes(DATA)
     checkpoint = golden_checkpoint("vit_small").read_bytes()
     (served / "vit_small.pth").write_bytes(checkpoint)
     table = {
@@ -54,6 +56,7 @@ def test_registry(tmp_path_factory, monkeypatch, golden_checkpoint):
             entry("tiny", "tiny.bin", SHA256, len(DATA)),
             entry("wrong", "wrong.bin", SHA256, len(DATA)),
             entry("tiny_sam2", "tiny_sam2.pt", SHA256, len(DATA), model_type="sam2.1_hiera_t"),
+            entry("tiny_edge", "tiny_edge.pth", SHA256, len(DATA), model_type="edge_sam"),
             # the loader detects vit_small from the keys; the registry's type only gates what export accepts
             entry("vit_small", "vit_small.pth", hashlib.sha256(checkpoint).hexdigest(), len(checkpoint), "vit_b"),
         ]
@@ -167,12 +170,12 @@ def test_models_lists_the_registry_and_the_cache_state(test_registry, tmp_path):
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0].split() == ["name", "aliases", "model", "type", "size", "licence", "cached"]
-    assert [line.split("  ")[0] for line in lines[1:5]] == ["tiny", "wrong", "tiny_sam2", "vit_small"]
+    assert [line.split("  ")[0] for line in lines[1:6]] == ["tiny", "wrong", "tiny_sam2", "tiny_edge", "vit_small"]
     assert lines[1].endswith("3.1 MB  Apache-2.0  yes (size ok)")
     assert lines[2].endswith("Apache-2.0  wrong size (5 bytes)")
-    assert lines[3].endswith("Apache-2.0  no")
-    assert lines[4].endswith(f"Apache-2.0  partial {100 * 100 // size}%")
-    assert lines[5] == f"cache: {tmp_path} (download with: sam-edge download NAME)"
+    assert lines[3].endswith("Apache-2.0  no") and lines[4].endswith("Apache-2.0  no")
+    assert lines[5].endswith(f"Apache-2.0  partial {100 * 100 // size}%")
+    assert lines[6] == f"cache: {tmp_path} (download with: sam-edge download NAME)"
 
 
 def test_models_lists_the_official_registry(home):
@@ -199,12 +202,21 @@ def test_export_checkpoint_name_reads_the_cached_file(test_registry, home, tmp_p
 
 
 def test_export_refuses_a_family_it_cannot_export_before_downloading(test_registry, home, tmp_path):
-    code, out, err = run_cli("export", "--pretrained", "tiny_sam2", "--out", tmp_path / "out")
+    code, out, err = run_cli("export", "--pretrained", "tiny_edge", "--out", tmp_path / "out")
+    sam2_names = ", ".join(SAM2_SPECS)
     message = (
-        "tiny_sam2 is a test checkpoint (sam2.1_hiera_t); export handles vit_b, vit_l, vit_h, vit_t "
-        "(sam-edge download tiny_sam2 still fetches it)"
+        f"tiny_edge is a test checkpoint (edge_sam); export handles vit_b, vit_l, vit_h, vit_t, {sam2_names} "
+        "(sam-edge download tiny_edge still fetches it)"
     )
     assert (code, out, err) == (2, "", error_line("export", message)) and not home.exists()
+
+
+def test_export_pretrained_takes_sam2_names(test_registry, home, tmp_path):
+    # past the family gate: downloaded, then read by the loader, which refuses these test bytes
+    code, out, err = run_cli("export", "--pretrained", "tiny_sam2", "--out", tmp_path / "out")
+    cached = home / "checkpoints" / "tiny_sam2.pt"
+    assert cached.read_bytes() == DATA
+    assert code == 2 and out == "" and f"sam-edge export: error: checkpoint {cached} " in err
 
 
 def test_export_pretrained_model_type_is_refused(test_registry, tmp_path):
