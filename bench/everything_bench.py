@@ -16,6 +16,7 @@ Each call is a whole ``generate`` (encoder included, as in the official code) in
 
 from __future__ import annotations
 
+from .references import ReferenceSkipped, is_sam2_model
 from .scenarios import QUICK_SIZE, Scenario
 
 EVERYTHING = "everything"
@@ -36,9 +37,17 @@ def _ours(ctx):
     return lambda: generator.generate(ctx.image)
 
 
+def _require_sam(ctx) -> None:
+    """The references below are segment_anything's generator: SAM 2's own (SAM2AutomaticMaskGenerator,
+    other defaults and a mask-to-mask refinement) is a different algorithm, so they do not apply."""
+    if is_sam2_model(ctx.predictor.metadata):
+        raise ReferenceSkipped("segment_anything's generator is not SAM 2's (SAM2AutomaticMaskGenerator differs)")
+
+
 def _official_logic(ctx):
     from .official_amg import GraphsLowRes, OfficialOrderGenerator
 
+    _require_sam(ctx)
     generator = OfficialOrderGenerator(GraphsLowRes(ctx.predictor), **everything_settings(ctx))
     return lambda: generator.generate(ctx.image)
 
@@ -46,6 +55,7 @@ def _official_logic(ctx):
 def _torch(ctx):
     from .official_amg import official_generator_on_torch
 
+    _require_sam(ctx)
     generate = official_generator_on_torch(ctx.torch_predictor, **everything_settings(ctx))
     return lambda: generate(ctx.image)
 

@@ -1,5 +1,6 @@
 """Which model directories a benchmark runs: ``--model DIR`` as given, or ``--random vit_t,vit_b``
-exported once with seeded random weights (and SAM's official decoder interface) into a cache folder.
+(SAM 2 types too, e.g. ``sam2.1_hiera_t``) exported once with seeded random weights (and, for SAM,
+the official decoder interface) into a cache folder.
 """
 
 from __future__ import annotations
@@ -35,19 +36,27 @@ def parse_random_models(text: str) -> tuple[str, ...]:
 
 
 def official_model_types() -> tuple[str, ...]:
-    """The model types ``--random`` accepts (export's spec table; needs no torch)."""
+    """The model types ``--random`` accepts: SAM's, then SAM 2 / 2.1's (export's spec tables; no torch)."""
+    from sam_edge.export.sam2_specs import SAM2_SPECS
     from sam_edge.export.specs import OFFICIAL_SPECS
 
-    return tuple(OFFICIAL_SPECS)
+    return tuple(OFFICIAL_SPECS) + tuple(SAM2_SPECS)
 
 
-def _cached_dir_ok(directory: Path, backend: str | None) -> bool:
+def has_official_decoder(model_type: str) -> bool:
+    """SAM's official ONNX decoder interface exists for SAM models only (SAM 2 has none)."""
+    from sam_edge.export.sam2_specs import SAM2_SPECS
+
+    return model_type not in SAM2_SPECS
+
+
+def _cached_dir_ok(directory: Path, backend: str | None, official_decoder: bool) -> bool:
     """The cached export has the graphs the run needs: OpenVINO's too where OpenVINO is installed."""
     try:
         find_model_files(directory, backend or ("openvino" if openvino_installed() else "onnxruntime"))
     except ModelFileError:
         return False
-    return any(directory.glob("*.decoder_official.fp32.onnx"))
+    return not official_decoder or any(directory.glob("*.decoder_official.fp32.onnx"))
 
 
 def openvino_installed() -> bool:
@@ -57,7 +66,8 @@ def openvino_installed() -> bool:
 def random_model_dir(model_type: str, backend: str | None = None, cache: Path | None = None) -> Path:
     """The cached export of ``model_type`` with seed RANDOM_SEED; exported (needs torch) when missing."""
     directory = (cache or cache_root()) / f"{model_type}-random-seed{RANDOM_SEED}"
-    if _cached_dir_ok(directory, backend):
+    official_decoder = has_official_decoder(model_type)
+    if _cached_dir_ok(directory, backend, official_decoder):
         return directory
     try:
         from sam_edge.export.api import export_model, load_model
@@ -68,5 +78,7 @@ def random_model_dir(model_type: str, backend: str | None = None, cache: Path | 
     print(f"exporting random-weight {model_type} to {directory} (once; cached)", file=sys.stderr, flush=True)
     model = load_model(model_type=model_type, random_seed=RANDOM_SEED)
     fmt = "both" if backend == "openvino" or openvino_installed() else "onnx"  # both: the engines get chosen
-    export_model(model, directory, fmt, official_decoder=True, progress=lambda message: None)
+    # SAM 2 exports its one decoder graph (sam2_decoder); SAM gets both layouts and the official interface
+    layout = {"official_decoder": True} if official_decoder else {"decoder": "full"}
+    export_model(model, directory, fmt, progress=lambda message: None, **layout)
     return directory

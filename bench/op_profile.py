@@ -17,8 +17,10 @@ import numpy as np
 
 from sam_edge.runtime.backends import resolve_threads
 from sam_edge.runtime.decoders import SplitDecoder
+from sam_edge.runtime.embedding import HIGH_RES_FIELDS
 from sam_edge.runtime.interface import DECODER_IMAGE
 from sam_edge.runtime.predictor import SamPredictor
+from sam_edge.runtime.sam2_decoder import Sam2Decoder
 
 KERNEL_SUFFIX = "_kernel_time"
 
@@ -103,13 +105,17 @@ def encoder_feeds(predictor: SamPredictor) -> dict[str, np.ndarray]:
 
 
 def prompt_graph_feeds(predictor: SamPredictor, points: int = 1) -> dict[str, np.ndarray]:
-    """Feeds of the per-prompt decoder graph (the prompt stage, else the full decoder) for one prompt of
-    ``points`` foreground points plus SAM's padding point, on a seeded random embedding."""
+    """Feeds of the per-prompt decoder graph (the prompt stage, else the full decoder; SAM 2's decoder)
+    for one prompt of ``points`` foreground points plus the padding point, on seeded random features."""
     rng = np.random.default_rng(0)
     embeddings = rng.standard_normal(predictor.metadata.embedding_shape).astype(np.float32)
     coords = np.concatenate([rng.uniform(100, 900, (points, 2)), np.zeros((1, 2))]).astype(np.float32)[None]
     prompt = {"point_coords": coords, "point_labels": np.array([[1.0] * points + [-1.0]], np.float32)}
     no_mask = {"mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}
+    if isinstance(predictor.decoder, Sam2Decoder):  # the features its encoder writes, no padding point needed
+        shapes = predictor.metadata.extra.get("feature_shapes", {})
+        features = {name: rng.standard_normal(shapes[name]).astype(np.float32) for name in HIGH_RES_FIELDS}
+        return {"image_embed": embeddings, **features, **prompt, **no_mask}
     if isinstance(predictor.decoder, SplitDecoder):
         stage = predictor.decoder.image_stage.run(
             DECODER_IMAGE.output_names, {"image_embeddings": embeddings, **no_mask}

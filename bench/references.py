@@ -1,6 +1,7 @@
 """Load the references a benchmark compares with, on the same weights as the runtime model.
 
-- ``torch``: PyTorch eager over our modeling (``TorchSamPredictor``). Weights come from ``--checkpoint``,
+- ``torch``: PyTorch eager over our modeling (``TorchSamPredictor``; ``TorchSam2Predictor`` for SAM 2,
+  which reproduces the official ``SAM2ImagePredictor`` on golden files). Weights come from ``--checkpoint``,
   or, for a model exported with seeded random weights (model_id ``<type>-random-seed<N>``), are rebuilt
   from the spec stored in the graph's metadata. torch is imported only here, lazily.
 - ``official_onnx``: SAM's own ONNX decoder interface (``<model>.decoder_official.fp32.onnx`` next to the
@@ -28,14 +29,12 @@ class ReferenceSkipped(Exception):
 
 
 def load_torch_reference(metadata: GraphMetadata, threads: int, checkpoint: str | Path | None = None):
-    """A TorchSamPredictor on the weights the runtime graphs were exported from."""
+    """A TorchSamPredictor (TorchSam2Predictor for SAM 2) on the weights the runtime graphs came from."""
     try:
         import torch
     except ImportError:
         raise ReferenceSkipped("torch is not installed (pip install 'sam-edge[export]')") from None
     from sam_edge.export.api import load_model
-    from sam_edge.export.specs import ModelSpec
-    from sam_edge.export.torch_predictor import TorchSamPredictor
 
     torch.set_num_threads(threads)
     match = RANDOM_ID.search(metadata.model_id)
@@ -43,7 +42,7 @@ def load_torch_reference(metadata: GraphMetadata, threads: int, checkpoint: str 
         if checkpoint is not None:
             model = load_model(checkpoint, metadata.model_type)
         elif match and metadata.spec:
-            model = load_model(model_type=ModelSpec.from_dict(metadata.spec), random_seed=int(match.group(1)))
+            model = load_model(model_type=_spec_of(metadata), random_seed=int(match.group(1)))
         else:
             raise ReferenceSkipped(
                 f"no PyTorch weights for {metadata.model_id}: pass --checkpoint FILE (the checkpoint it was "
@@ -53,7 +52,43 @@ def load_torch_reference(metadata: GraphMetadata, threads: int, checkpoint: str 
         raise ReferenceSkipped(f"cannot build the PyTorch model: {error}") from None
     if model.model_id != metadata.model_id:
         raise ReferenceSkipped(f"--checkpoint is {model.model_id}, but the graphs are {metadata.model_id}")
+    if is_sam2_model(metadata):
+        from sam_edge.export.sam2_predictor import TorchSam2Predictor
+
+        return TorchSam2Predictor(model.sam)
+    from sam_edge.export.torch_predictor import TorchSamPredictor
+
     return TorchSamPredictor(model.sam)
+
+
+def is_sam2_model(metadata: GraphMetadata) -> bool:
+    """Whether the graphs are SAM 2's (their parts are sam2_encoder / sam2_decoder)."""
+    return metadata.part.startswith("sam2_")
+
+
+def _spec_of(metadata: GraphMetadata):
+    """The model spec stored in a graph's metadata (SAM's or SAM 2's)."""
+    if is_sam2_model(metadata):
+        from sam_edge.export.sam2_specs import Sam2ModelSpec
+
+        return Sam2ModelSpec.from_dict(metadata.spec)
+    from sam_edge.export.specs import ModelSpec
+
+    return ModelSpec.from_dict(metadata.spec)
+
+
+SAM2_NO_OFFICIAL_ONNX = "SAM 2 has no official ONNX decoder interface (segment_anything's is SAM's)"
+SAM2_PACKAGE = (
+    "segment-anything is SAM's package; SAM 2's official predictor (sam2's SAM2ImagePredictor) is what the "
+    "PyTorch reference reproduces on golden files (tests/test_sam2_golden_parity.py)"
+)
+
+
+def _not_for_sam2(reason: str):
+    def skip():
+        raise ReferenceSkipped(reason)
+
+    return skip
 
 
 def find_official_decoder(decoder_path: Path) -> Path:
@@ -96,6 +131,8 @@ def load_references(predictor, threads: int, wanted: set[str], checkpoint=None) 
         "official_onnx": lambda: load_official_reference(Path(predictor.decoder.path), predictor.metadata, threads),
         "official_package": official_package,
     }
+    if is_sam2_model(predictor.metadata):
+        loaders.update(official_onnx=_not_for_sam2(SAM2_NO_OFFICIAL_ONNX), official_package=_not_for_sam2(SAM2_PACKAGE))
     for name, loader in loaders.items():
         if name not in wanted:
             continue

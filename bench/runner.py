@@ -23,7 +23,7 @@ from sam_edge.runtime.cpu import cpu_model, isa_summary
 from sam_edge.runtime.errors import InvalidInputError
 
 from .machine import machine_info, peak_rss_child
-from .references import load_references
+from .references import ReferenceSkipped, load_references
 from .scenarios import ENCODER_SCENARIO, GATED_SCENARIO, REFERENCES, SCENARIOS, BenchContext, image_size, make_image
 from .timing import time_calls
 
@@ -169,7 +169,13 @@ def run_scenario(name: str, ctx: BenchContext, quick: bool, progress: Callable[[
     if scenario.reference is not None and scenario.reference in (ctx.skipped or {}):
         result.skipped = ctx.skipped[scenario.reference]
         return result
-    result.samples = time_calls(prepare(ctx), scenario.rounds_for(quick), scenario.warmup_for(quick))
+    try:
+        call = prepare(ctx)
+    except ReferenceSkipped as reason:  # a reference that does not apply to this model
+        result.skipped = str(reason)
+        progress(f"  {name:32s} skipped: {reason}")
+        return result
+    result.samples = time_calls(call, scenario.rounds_for(quick), scenario.warmup_for(quick))
     _set_images_again(ctx)
     stats = result.stats()
     progress(
@@ -185,7 +191,7 @@ def _set_images_again(ctx: BenchContext) -> None:
     if not ctx.predictor.is_image_set:
         ctx.predictor.set_image(ctx.image)
     torch_predictor = ctx.torch_predictor
-    if torch_predictor is not None and getattr(torch_predictor, "embedding", True) is None:
+    if torch_predictor is not None and not torch_predictor.is_image_set:
         torch_predictor.set_image(ctx.image)
 
 

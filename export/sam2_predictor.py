@@ -74,6 +74,10 @@ class TorchSam2Predictor:
         self.features: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.original_size: tuple[int, int] | None = None
 
+    @property
+    def is_image_set(self) -> bool:
+        return self.features is not None
+
     @torch.no_grad()
     def set_image(self, image) -> None:
         """image: path, PIL image or array (see runtime.image_io.load_image)."""

@@ -31,6 +31,10 @@ class TorchSamPredictor:
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
 
+    @property
+    def is_image_set(self) -> bool:
+        return self.embedding is not None
+
     @torch.no_grad()
     def set_image(self, image) -> None:
         """image: path, PIL image or array (see runtime.image_io.load_image)."""

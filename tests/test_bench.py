@@ -267,3 +267,31 @@ def test_profile_sums_kernel_time_per_operator(bench_model, tmp_path, capsys):
     text = (tmp_path / "profile.md").read_text()
     assert "decoder_prompt.fp32.onnx" in text and "| op type | ms / run | share | nodes |" in text
     assert "--profile" in text.splitlines()[2]
+
+
+def test_a_sam2_model_runs_against_its_pytorch_reference_and_says_why_sams_references_do_not_apply(tmp_path):
+    from sam2_golden_data import sam2_golden_spec
+
+    from sam_edge.bench.references import SAM2_NO_OFFICIAL_ONNX, SAM2_PACKAGE
+    from sam_edge.export.api import export_model, load_model
+
+    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
+    export_model(model, tmp_path / "model", "onnx", decoder="full", progress=lambda message: None)
+    names = (
+        ("encoder", "torch:encoder")
+        + ("predict_1_point",)
+        + tuple(f"{reference}:predict_1_point" for reference in REFERENCES)
+        + ("official_logic:everything",)
+    )
+    report = run_benchmarks(
+        tmp_path / "model",
+        BenchSettings(quick=True, target_ms=1e6, encoder_budget_ms=1e6, scenarios=names, measure_rss=False),
+        progress=lambda message: None,
+    )
+    results = {result.name: result for result in report.results}
+    assert set(results["encoder"].ratios) == {"torch"} and set(results["predict_1_point"].ratios) == {"torch"}
+    assert results["official_onnx:predict_1_point"].skipped == SAM2_NO_OFFICIAL_ONNX
+    assert results["official_package:predict_1_point"].skipped == SAM2_PACKAGE
+    expected = "segment_anything's generator is not SAM 2's (SAM2AutomaticMaskGenerator differs)"
+    assert results["official_logic:everything"].skipped == expected
+    assert report.roofline["scenarios"]["predict_1_point"]["floor_ms"] > 0  # SAM 2's decoder graph is counted
