@@ -19,20 +19,16 @@ import numpy as np
 
 from sam_edge.runtime.backends import Backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
-from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key, is_image_size
+from sam_edge.runtime.embedding import EmbeddingCache, ImageEmbedding, image_key
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError, NoImageSetError, UnsupportedError
 from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.image_io import DEFAULT_MAX_PIXELS, load_image
 from sam_edge.runtime.mask_upscale import MaskUpscaler
-from sam_edge.runtime.metadata import GraphMetadata, check_same_model
+from sam_edge.runtime.metadata import GraphMetadata
+from sam_edge.runtime.model_family import family_of
 from sam_edge.runtime.prediction import Prediction  # defined there; importable from here as before
 from sam_edge.runtime.predictor_graphs import open_predictor_graphs
-from sam_edge.runtime.prompts import build_decoder_feeds
 from sam_edge.runtime.sam2_decoder import Sam2Decoder
-from sam_edge.runtime.sam2_image import check_sam2_embedding, encode_sam2
-from sam_edge.runtime.sam2_prompts import build_sam2_feeds
-from sam_edge.runtime.sam2_transforms import direct_mask_upscaler
-from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, resize_longest_side
 
 IMAGE_FORMATS = ("RGB", "BGR")
 MAX_UPSCALERS = 8  # (image size, mask size) pairs whose resampling maps a predictor keeps
@@ -92,6 +88,7 @@ class SamPredictor:
         )
         self.encoder: Backend | None = graphs.encoder
         self.decoder: FullDecoder | SplitDecoder | Sam2Decoder = graphs.decoder
+        self.family = family_of(self.decoder)  # SAM's or SAM 2's pre- and post-processing
         self.max_pixels = max_pixels
         self.cache = EmbeddingCache(cache_size)
         self.reset_image()
@@ -144,19 +141,7 @@ class SamPredictor:
 
     def encode(self, rgb: np.ndarray) -> ImageEmbedding:
         """Run the encoder on an HxWx3 uint8 RGB image (no caching, the current image unchanged)."""
-        if isinstance(self.decoder, Sam2Decoder):
-            embedding = encode_sam2(self.encoder, rgb)
-            release_free_heap()  # the preprocessing and engine transients (runtime/heap.py)
-            return embedding
-        meta = self.encoder.metadata
-        original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
-        resized = resize_longest_side(rgb, meta.image_size)
-        height, width = resized.shape[:2]
-        tensor = normalize_and_pad(resized, meta.image_size, meta.pixel_mean, meta.pixel_std)
-        (embeddings,) = self.encoder.run(["image_embeddings"], {"image": tensor})
-        del resized, tensor
-        release_free_heap()  # the preprocessing and engine transients (runtime/heap.py)
-        return ImageEmbedding(embeddings, original_size, (height, width), meta.model_id, meta.model_type)
+        return self.family.encode(self.encoder, rgb)
 
     def set_image_embedding(self, embedding: ImageEmbedding) -> None:
         """Use a precomputed embedding (``image_embedding`` of another predictor, ImageEmbedding.load);
@@ -166,11 +151,7 @@ class SamPredictor:
                 f"set_image_embedding takes an ImageEmbedding (predictor.image_embedding or "
                 f"ImageEmbedding.load(path)); got {type(embedding).__name__}"
             )
-        if isinstance(self.decoder, Sam2Decoder):
-            check_sam2_embedding(embedding, self.metadata)
-        else:
-            check_same_model(self.metadata, _as_metadata(embedding), "the embedding and the decoder")
-            _check_embedding_fits(embedding, self.metadata)
+        self.family.check_embedding(embedding, self.metadata)
         self._embedding = embedding
 
     @property
@@ -286,25 +267,17 @@ class SamPredictor:
         """(scores [B, C], low-res logits to upscale [B, C, 256, 256], low-res logits to return): the
         same array for SAM; for SAM 2 the unclamped logits and the clamped ones (as its predictor)."""
         embedding = self._require_image()
-        if isinstance(self.decoder, Sam2Decoder):
-            feeds = build_sam2_feeds(
-                embedding.original_size,
-                self.metadata.image_size,
-                point_coords,
-                point_labels,
-                boxes,
-                mask_input,
-                batched,
-            )
-            scores, low_res = self.decoder.select(*self.decoder.decode(embedding, feeds), multimask_output)
-            return scores, low_res, self.decoder.clamp(low_res)
-        feeds = build_decoder_feeds(
-            embedding.original_size, embedding.input_size, point_coords, point_labels, boxes, mask_input, batched
+        return self.family.decode(
+            self.decoder,
+            embedding,
+            self.metadata,
+            point_coords,
+            point_labels,
+            boxes,
+            mask_input,
+            multimask_output,
+            batched,
         )
-        scores, low_res = self.decoder.decode(embedding, feeds)
-        tokens = slice(1, None) if multimask_output else slice(0, 1)
-        low_res = np.ascontiguousarray(low_res[:, tokens])
-        return scores[:, tokens], low_res, low_res
 
     def mask_upscaler(self, mask_size: tuple[int, int] | None = None) -> MaskUpscaler:
         """The upscaler from low-res logits to the current image's frame (or ``mask_size``), built once.
@@ -320,12 +293,7 @@ class SamPredictor:
         if key not in self._upscalers:
             if len(self._upscalers) >= MAX_UPSCALERS:
                 self._upscalers.pop(next(iter(self._upscalers)))
-            if isinstance(self.decoder, Sam2Decoder):  # SAM 2: 256 -> H x W in one step, no crop
-                self._upscalers[key] = direct_mask_upscaler(embedding.original_size, output_size=size)
-            else:
-                self._upscalers[key] = MaskUpscaler(
-                    embedding.original_size, embedding.input_size, self.metadata.image_size, output_size=size
-                )
+            self._upscalers[key] = self.family.upscaler(embedding, self.metadata.image_size, size)
         return self._upscalers[key]
 
     # segment_anything's torch-tensor calls, which have numpy equivalents here
@@ -363,26 +331,3 @@ def _mask_size_key(mask_size) -> tuple[int, int]:
         shown = " ".join(repr(np.asarray(mask_size, dtype=object).tolist()).split())[:80]
         raise InvalidInputError(f"mask_size must be (height, width) in whole pixels; got {shown}")
     return key
-
-
-def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:
-    """Shape, dtype, values and frames of a (possibly hand-made) embedding, so the decoder never sees a bad feed."""
-    array, expected = embedding.embeddings, tuple(meta.embedding_shape)
-    if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.shape != expected:
-        got = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else type(array).__name__
-        raise InvalidInputError(f"image embeddings must be float32 {list(expected)} for {meta.model_id}; got {got}")
-    if not np.isfinite(array).all():
-        raise InvalidInputError("image embeddings contain NaN or inf; use an embedding made by set_image / save")
-    sizes = (embedding.original_size, embedding.input_size)
-    if not all(is_image_size(size) for size in sizes) or tuple(embedding.input_size) != preprocess_shape(
-        *embedding.original_size, meta.image_size
-    ):
-        raise InvalidInputError(
-            f"embedding sizes do not fit together: original_size {embedding.original_size!r} resized to a longest "
-            f"side of {meta.image_size} is not input_size {embedding.input_size!r}; "
-            "use an embedding made by set_image / save"
-        )
-
-
-def _as_metadata(embedding: ImageEmbedding) -> GraphMetadata:
-    return GraphMetadata(model_type=embedding.model_type, model_id=embedding.model_id, part="encoder")
