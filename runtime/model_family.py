@@ -10,6 +10,8 @@ steps, so it holds no family branches of its own:
 - ``decode(decoder, embedding, metadata, ...)``: prompts in the original frame -> (scores [B, C],
   low-res logits to upscale [B, C, 256, 256], low-res logits to return). The same array for SAM;
   SAM 2 upscales its unclamped logits and returns them clamped, as its predictor does.
+- ``returned_low_res(decoder, low_res)``: the logits to upscale -> the logits a prediction returns
+  (and takes back as ``mask_input``): SAM's unchanged, SAM 2's clamped to [-32, 32].
 - ``upscaler(embedding, image_size, mask_size)``: SAM crops the padding then resizes; SAM 2 goes from
   256 straight to H x W.
 """
@@ -65,6 +67,10 @@ class SamFamily:
         return scores[:, tokens], low_res, low_res
 
     @staticmethod
+    def returned_low_res(decoder, low_res: np.ndarray) -> np.ndarray:
+        return low_res
+
+    @staticmethod
     def upscaler(embedding: ImageEmbedding, image_size: int, mask_size) -> MaskUpscaler:
         return MaskUpscaler(embedding.original_size, embedding.input_size, image_size, output_size=mask_size)
 
@@ -90,7 +96,11 @@ class Sam2Family:
             embedding.original_size, metadata.image_size, points, labels, boxes, mask_input, batched
         )
         scores, low_res = decoder.select(*decoder.decode(embedding, feeds), multimask)
-        return scores, low_res, decoder.clamp(low_res)
+        return scores, low_res, Sam2Family.returned_low_res(decoder, low_res)
+
+    @staticmethod
+    def returned_low_res(decoder, low_res: np.ndarray) -> np.ndarray:
+        return decoder.clamp(low_res)  # as SAM2ImagePredictor returns them (and takes them back)
 
     @staticmethod
     def upscaler(embedding: ImageEmbedding, image_size: int, mask_size) -> MaskUpscaler:

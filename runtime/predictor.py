@@ -263,6 +263,11 @@ class SamPredictor:
         scores, low_res, _ = self._decode(point_coords, point_labels, boxes, mask_input, multimask_output, batched)
         return scores, low_res
 
+    def returned_low_res(self, low_res: np.ndarray) -> np.ndarray:
+        """``decode_low_res``'s logits [B, C, 256, 256] as ``predict`` returns them, for a caller that
+        hands them back as ``mask_input``: unchanged for SAM, clamped to [-32, 32] for SAM 2."""
+        return self.family.returned_low_res(self.decoder, low_res)
+
     def _decode(self, point_coords, point_labels, boxes, mask_input, multimask_output, batched):
         """(scores [B, C], low-res logits to upscale [B, C, 256, 256], low-res logits to return): the
         same array for SAM; for SAM 2 the unclamped logits and the clamped ones (as its predictor)."""

@@ -77,8 +77,8 @@ async def predict(request: Request) -> JSONResponse:
             prompt.points, prompt.labels, prompt.box, mask_input, multimask, batched=False
         )
         masks = http_masks(predictor.mask_upscaler(), scores[0], low_res[0])
-        if return_logits:
-            for record, logits in zip(masks, low_res[0]):
+        if return_logits:  # as predict returns them, to come back as mask_input
+            for record, logits in zip(masks, predictor.returned_low_res(low_res)[0]):
                 record["low_res_logits"] = logits.round(4).tolist()
         return masks
 
