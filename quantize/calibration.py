@@ -21,7 +21,9 @@ import numpy as np
 from sam_edge.quantize.recipes import DEFAULT_CALIBRATION_IMAGES, DEFAULT_GATE_IMAGES
 from sam_edge.runtime.errors import InputFileError, InvalidInputError
 from sam_edge.runtime.image_io import load_image
+from sam_edge.runtime.interface import SAM2_ENCODER
 from sam_edge.runtime.metadata import GraphMetadata
+from sam_edge.runtime.sam2_transforms import squash_and_normalize
 from sam_edge.runtime.transforms import normalize_and_pad, resize_longest_side
 from sam_edge.scenes import DEFAULT_CONFIG, HeldOutBenchmark, generate_scene, training_seed
 
@@ -96,7 +98,10 @@ def _check_count(count: int, what: str) -> None:
 
 
 def encoder_input(rgb: np.ndarray, metadata: GraphMetadata) -> np.ndarray:
-    """HxWx3 uint8 RGB -> the encoder's [1, 3, S, S] float32 input, as SamPredictor.encode makes it."""
+    """HxWx3 uint8 RGB -> the encoder's [1, 3, S, S] float32 input, as SamPredictor.encode makes it
+    (SAM: longest side resized and padded; SAM 2, a ``sam2_encoder`` graph: squashed, not padded)."""
+    if metadata.part == SAM2_ENCODER.part:
+        return squash_and_normalize(rgb, metadata.image_size, metadata.pixel_mean, metadata.pixel_std)
     resized = resize_longest_side(rgb, metadata.image_size)
     return normalize_and_pad(resized, metadata.image_size, metadata.pixel_mean, metadata.pixel_std)
 

@@ -45,7 +45,8 @@ from sam_edge.runtime.graph_file import GraphFile, find_graphs
 from sam_edge.runtime.predictor import SamPredictor
 
 MIN_SPEEDUP = 1.05  # `auto` keeps a recipe only when it beats fp32 by more than run-to-run noise
-DECODER_PARTS = ("decoder", "decoder_image", "decoder_prompt")
+ENCODER_PARTS = ("encoder", "sam2_encoder")
+DECODER_PARTS = ("decoder", "decoder_image", "decoder_prompt", "sam2_decoder")
 
 
 @dataclass(frozen=True)
@@ -226,10 +227,15 @@ def _fp32_encoders(model_dir: Path) -> dict[str, Path]:
     """backend -> fp32 encoder graph to start from (OpenVINO reads the ONNX graph when there is no IR)."""
     if not model_dir.is_dir():
         raise ModelFileError(f"model directory {model_dir} does not exist")
-    found = {backend: find_graphs(model_dir, "encoder", "fp32", backend) for backend in BACKENDS}
-    if not any(found.values()):
+    found = {}
+    for part in ENCODER_PARTS:  # SAM's encoder, else SAM 2's
+        found = {backend: find_graphs(model_dir, part, "fp32", backend) for backend in BACKENDS}
+        if any(found.values()):
+            break
+    else:
         raise ModelFileError(
-            f"{model_dir} has no fp32 encoder graph (*.encoder.fp32.onnx or .xml); export one with `sam-edge export`"
+            f"{model_dir} has no fp32 encoder graph (*.encoder.fp32.onnx or .xml, or SAM 2's "
+            "*.sam2_encoder.fp32.*); export one with `sam-edge export`"
         )
     if any(len(graphs) > 1 for graphs in found.values()):
         raise ModelFileError(f"{model_dir} holds several encoder graphs; keep one model per directory")
@@ -325,5 +331,5 @@ def _write(outcome: QuantizeOutcome, model_dir: Path, fp32: dict[str, Path], sta
         stamp_metadata(kept.graph, kept.graph, record_in_metadata(read_graph_metadata(kept.graph), outcome))
         graphs = sorted(p for p in kept.graph.parent.iterdir() if p.suffix in (".onnx", ".xml"))
     write_reports(outcome, out_dir)
-    for graph in sorted(graphs, key=lambda g: GraphFile.parse(g).part == "encoder"):  # the encoder last
+    for graph in sorted(graphs, key=lambda g: GraphFile.parse(g).part in ENCODER_PARTS):  # the encoder last
         move_graph(graph, out_dir / graph.name)

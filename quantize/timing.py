@@ -17,7 +17,7 @@ import numpy as np
 
 from sam_edge.bench.timing import DEFAULT_WARMUP, time_once
 from sam_edge.runtime.backends import open_backend, resolve_threads
-from sam_edge.runtime.interface import ENCODER
+from sam_edge.runtime.interface import INTERFACES
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def _runner(backend: str, path: Path, threads: int) -> Callable[[dict[str, np.nd
     """The encoder as the runtime opens it (session settings, the graph's own precision: a bf16
     candidate is timed against an fp32 graph that runs in f32); OpenVINO reads an .onnx source too."""
     encoder = open_backend(path, backend, threads, spinning=False, lean_memory=True)
-    return lambda feed: encoder.run(ENCODER.output_names, feed)
+    outputs = INTERFACES[encoder.metadata.part].output_names  # SAM's encoder or SAM 2's
+    return lambda feed: encoder.run(outputs, feed)
 
 
 def compare_predict_latency(

@@ -219,3 +219,32 @@ def test_calibration_and_gate_folders_are_used_and_named_in_the_report(model_dir
     assert outcome.sources["gate"] == f"2 images from {gate}" and len(outcome.kept.gate.cosines) == 2
     summary = node_summary(tmp_path / "out" / "vit_small.encoder.int8.onnx")
     assert summary["quantized"]["QuantizeLinear"] > 0 and summary["quantized"]["MatMul (QDQ)"] > 0
+
+
+@pytest.fixture(scope="module")
+def sam2_model_dir(tmp_path_factory):
+    """A small SAM 2 config of the real classes with seeded random weights, encoder + decoder in ONNX."""
+    from sam2_golden_data import sam2_golden_spec
+
+    from sam_edge.export.api import export_model, load_model
+
+    out = tmp_path_factory.mktemp("sam2_quantize") / "model"
+    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
+    export_model(model, out, "onnx", decoder="full", progress=lambda _: None, time_backends=False)
+    return out
+
+
+def test_a_sam2_encoder_is_quantized_gated_and_runs_with_its_fp32_decoder(sam2_model_dir, tmp_path):
+    out = tmp_path / "int8"
+    # forced: int8 on a tiny random model misses the real mask-IoU thresholds, as for SAM's
+    options = QuantizeOptions(recipe="ort_dynamic_qint8", force=True, **FAST)
+    outcome = quantize_model(sam2_model_dir, out, options, progress=lambda _: None)
+    assert outcome.written and outcome.kept.recipe.name == "ort_dynamic_qint8"
+    names = sorted(path.name for path in out.iterdir() if path.suffix == ".onnx")
+    predictor = SamPredictor(out, threads=2)
+    stem = predictor.metadata.model_type
+    assert names == [f"{stem}.sam2_decoder.fp32.onnx", f"{stem}.sam2_encoder.int8.onnx"]
+    assert predictor.encoder.metadata.part == "sam2_encoder" and predictor.encoder.metadata.precision == "int8"
+    gate = outcome.kept.gate
+    assert gate.min_cosine > 0.999 and gate.median_iou > 0.9  # the squashed SAM 2 input reached the encoder
+    assert outcome.kept.latency.fp32_median_ms > 0 and outcome.kept.latency.candidate_median_ms > 0
