@@ -1,4 +1,5 @@
-"""Frames of a moving object with its ground truth, for the tracking tests (test_mask_tracking.py, test_track_cli.py).
+"""Frames of a moving object with its ground truth, and MP4 files of them, for the tracking tests
+(test_mask_tracking.py, test_track_cli.py, test_sam2_tools.py).
 
 The object is one the bundled model segments well from a box: the textured shape at the lower right
 of assets/sample_scene.png (instance ``TRACKED_INSTANCE``, box IoU ~0.9 on the still image; the
@@ -54,3 +55,17 @@ def edge_box(mask: np.ndarray) -> list[int]:
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / max(np.logical_or(a, b).sum(), 1))
+
+
+def write_video(path, frames, fps: int = 10) -> None:
+    """RGB uint8 [H, W, 3] frames -> an MP4 (H.264 where the wheel has it, else MPEG-4); needs PyAV."""
+    import av
+
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))

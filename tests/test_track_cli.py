@@ -13,24 +13,12 @@ import sys
 import numpy as np
 import pytest
 from cli_runner import run_cli
-from moving_scene import edge_box, iou, moving_frame
+from moving_scene import edge_box, iou, moving_frame, write_video
 
 av = pytest.importorskip("av")
 mask_api = pytest.importorskip("pycocotools.mask")
 
 FRAMES, STEP, FPS = 8, (-4, -2), 10  # 640x480 frames; the object (69x64 px) moves 4 px left, 2 px up per frame
-
-
-def write_video(path, frames, fps=FPS) -> None:
-    """RGB uint8 [H, W, 3] frames -> an MP4 (H.264 where the wheel has it, else MPEG-4)."""
-    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for rgb in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode(None))
 
 
 @pytest.fixture(scope="module")
