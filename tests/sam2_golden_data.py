@@ -28,6 +28,16 @@ def sam2_golden_spec(name: str):
     return small.get(name) or SAM2_SPECS[name]
 
 
+def export_random_sam2(out_dir: Path, name: str = "sam2.1_small", seed: int = 1) -> Path:
+    """A config of ``sam2_golden_spec`` with seeded random weights, exported to ONNX (encoder + decoder) in
+    ``out_dir``; the model id is ``<name>-random-seed<seed>``, so references can rebuild the weights."""
+    from sam_edge.export.api import export_model, load_model
+
+    model = load_model(model_type=sam2_golden_spec(name), random_seed=seed)
+    export_model(model, out_dir, "onnx", decoder="full", progress=lambda message: None, time_backends=False)
+    return out_dir
+
+
 def load_sam2_golden(name: str) -> dict:
     path = GOLDEN_DIR / f"{name}.npz"
     if not path.exists():

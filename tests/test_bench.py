@@ -270,13 +270,11 @@ def test_profile_sums_kernel_time_per_operator(bench_model, tmp_path, capsys):
 
 
 def test_a_sam2_model_runs_against_its_pytorch_reference_and_says_why_sams_references_do_not_apply(tmp_path):
-    from sam2_golden_data import sam2_golden_spec
+    from sam2_golden_data import export_random_sam2
 
     from sam_edge.bench.references import SAM2_NO_OFFICIAL_ONNX, SAM2_PACKAGE
-    from sam_edge.export.api import export_model, load_model
 
-    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
-    export_model(model, tmp_path / "model", "onnx", decoder="full", progress=lambda message: None)
+    export_random_sam2(tmp_path / "model")
     names = (
         ("encoder", "torch:encoder")
         + ("predict_1_point",)

@@ -224,14 +224,9 @@ def test_calibration_and_gate_folders_are_used_and_named_in_the_report(model_dir
 @pytest.fixture(scope="module")
 def sam2_model_dir(tmp_path_factory):
     """A small SAM 2 config of the real classes with seeded random weights, encoder + decoder in ONNX."""
-    from sam2_golden_data import sam2_golden_spec
+    from sam2_golden_data import export_random_sam2
 
-    from sam_edge.export.api import export_model, load_model
-
-    out = tmp_path_factory.mktemp("sam2_quantize") / "model"
-    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
-    export_model(model, out, "onnx", decoder="full", progress=lambda _: None, time_backends=False)
-    return out
+    return export_random_sam2(tmp_path_factory.mktemp("sam2_quantize") / "model")
 
 
 def test_a_sam2_encoder_is_quantized_gated_and_runs_with_its_fp32_decoder(sam2_model_dir, tmp_path):

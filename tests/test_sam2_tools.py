@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from cli_runner import run_cli
 from moving_scene import edge_box, moving_frame, write_video
-from sam2_golden_data import sam2_golden_spec
+from sam2_golden_data import export_random_sam2
 
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.image_io import load_image
@@ -25,12 +25,7 @@ FRAMES = 3
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from sam_edge.export.api import export_model, load_model
-
-    out = tmp_path_factory.mktemp("sam2_tools") / "model"
-    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
-    export_model(model, out, "onnx", decoder="full", progress=lambda message: None, time_backends=False)
-    return out
+    return export_random_sam2(tmp_path_factory.mktemp("sam2_tools") / "model")
 
 
 def test_track_runs_sam2s_predictor_on_every_frame(model_dir, tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from sam2_golden_data import sam2_golden_spec
+from sam2_golden_data import export_random_sam2
 from serve_helpers import SETTINGS, THREADS, post_json, request, sample_bytes, upload
 
 from sam_edge.client import SamEdgeClient, decode_mask
@@ -23,12 +23,7 @@ pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from sam_edge.export.api import export_model, load_model
-
-    model = load_model(model_type=sam2_golden_spec("sam2.1_small"), random_seed=1)
-    out = tmp_path_factory.mktemp("sam2_serve") / "model"
-    export_model(model, out, "onnx", decoder="full", progress=lambda message: None, time_backends=False)
-    return out
+    return export_random_sam2(tmp_path_factory.mktemp("sam2_serve") / "model")
 
 
 @pytest.fixture(scope="module")
