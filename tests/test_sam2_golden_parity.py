@@ -26,6 +26,7 @@ ATOL = 1e-4  # logits and scores, our PyTorch vs the official code
 MIN_COSINE = 0.99999  # features
 FEATURES = ("image_embed", "high_res_feats_0", "high_res_feats_1")
 SMALL_CONFIGS = ["sam2.1_small", "sam2_small"]
+FULL_CONFIGS = ["sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l"]  # under `slow`
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +119,12 @@ def test_small_config_matches_official(name, predictors):
 
 
 @pytest.mark.slow
-def test_hiera_t_matches_official(predictors):
-    assert_matches_golden("sam2.1_hiera_t", predictors)
+@pytest.mark.parametrize("name", FULL_CONFIGS)
+def test_full_size_matches_official(name, predictors):
+    assert_matches_golden(name, predictors)
 
 
-@pytest.mark.parametrize("name", SMALL_CONFIGS + ["sam2.1_hiera_t"])
+@pytest.mark.parametrize("name", SMALL_CONFIGS + FULL_CONFIGS)
 def test_golden_cases_exercise_the_fallback_and_the_clamp(name):
     """Guards against trivial passes: each file has stable and fallen-back single masks and clamped logits."""
     golden = load_sam2_golden(name)

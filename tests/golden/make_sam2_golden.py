@@ -7,7 +7,7 @@ Run in a throw-away venv that has the official package (never in CI):
     git clone <facebookresearch/sam2> /tmp/sam2src          # tested at 2b90b9f (2024-12-15)
     SAM2_BUILD_CUDA=0 /tmp/sam2venv/bin/pip install --no-deps --no-build-isolation -e /tmp/sam2src
     cd /tmp && /tmp/sam2venv/bin/python "$REPO"/tests/golden/make_sam2_golden.py          # small configs (CI)
-    cd /tmp && /tmp/sam2venv/bin/python "$REPO"/tests/golden/make_sam2_golden.py --full   # hiera_t (slow tests)
+    cd /tmp && /tmp/sam2venv/bin/python "$REPO"/tests/golden/make_sam2_golden.py --full   # t, s, b+, l (slow tests)
     cd /tmp && /tmp/sam2venv/bin/python "$REPO"/tests/golden/make_sam2_golden.py --keys   # official key lists
 
 (Run it from outside the sam2 checkout: the package refuses to import from its parent directory.)
@@ -74,12 +74,22 @@ CONFIGS = {
         ],
     ),
     "sam2.1_hiera_t": ("configs/sam2.1/sam2.1_hiera_t.yaml", []),
+    "sam2.1_hiera_s": ("configs/sam2.1/sam2.1_hiera_s.yaml", []),
+    "sam2.1_hiera_b+": ("configs/sam2.1/sam2.1_hiera_b+.yaml", []),
+    "sam2.1_hiera_l": ("configs/sam2.1/sam2.1_hiera_l.yaml", []),
 }
 # Random weights give low-res logits of ~2 (max ~8): in sam2.1_small every single mask's stability was
 # 0.91-0.96 (all fall back) and the +-32 clamp never acted. So the hypernetwork heads' last layers are
 # scaled after randomising: token 0 so that some prompts are stable and some not (measured per config),
 # tokens 1..3 x5 (logits past 32).
-TOKEN0_SCALE = {"sam2.1_small": 3.0, "sam2_small": 1.0, "sam2.1_hiera_t": 0.7}
+TOKEN0_SCALE = {
+    "sam2.1_small": 3.0,
+    "sam2_small": 1.0,
+    "sam2.1_hiera_t": 0.7,
+    "sam2.1_hiera_s": 3.0,
+    "sam2.1_hiera_b+": 0.3,
+    "sam2.1_hiera_l": 0.7,
+}
 HEAD = "sam_mask_decoder.output_hypernetworks_mlps.{}.layers.2.{}"
 
 
@@ -90,12 +100,12 @@ def scaled_tensors(name: str) -> dict[str, float]:
 
 
 STABILITY_THRESH, STABILITY_MARGIN = 0.98, 0.002  # build_sam2's apply_postprocessing threshold
-SMALL, FULL = ("sam2.1_small", "sam2_small"), ("sam2.1_hiera_t",)
+SMALL, FULL = ("sam2.1_small", "sam2_small"), ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 IMAGES: list[np.ndarray] = []  # filled by main(): 240 x 320 and 150 x 100, both non-square
 # Which images each config runs (the second small config checks the 2.0 format and other windows on the
 # small image only), and which configs record the preprocessing (the same code for all).
-IMAGES_OF = {"sam2.1_small": (0, 1), "sam2_small": (1,), "sam2.1_hiera_t": (0,)}
-PREPROCESS = {"sam2.1_small": True, "sam2_small": False, "sam2.1_hiera_t": False}
+IMAGES_OF = {"sam2.1_small": (0, 1), "sam2_small": (1,)} | {name: (0,) for name in FULL}
+PREPROCESS = {"sam2.1_small": True, "sam2_small": False} | {name: False for name in FULL}
 OFFICIAL_CONFIGS = {
     f"{version}_hiera_{size}": f"configs/{version}/{version}_hiera_{size}.yaml"
     for version in ("sam2", "sam2.1")
@@ -322,7 +332,7 @@ def write_official_keys() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="full-size hiera_t (slow tests)")
+    parser.add_argument("--full", action="store_true", help="the four full sizes, hiera_t to hiera_l (slow tests)")
     parser.add_argument("--keys", action="store_true", help="key shapes of the 8 official configs")
     parser.add_argument("--only", choices=list(CONFIGS), help="one config")
     args = parser.parse_args()
