@@ -284,10 +284,11 @@ def test_random_vit_b_exports_end_to_end(tmp_path, capsys):
     args = ["--random", "vit_b", "--out", tmp_path, "--format", "both", "--official-decoder"]
     code, stdout, err = run_cli(capsys, *args)
     assert code == 0, err
-    parts = ["encoder", "decoder", "decoder_official"]
+    # both decoder layouts by default, and with both formats the engine record of this machine
+    parts = ["encoder", "decoder", "decoder_image", "decoder_prompt", "decoder_official"]
     expected = [f"vit_b.{part}.fp32.{ext}" for part in parts for ext in ("onnx", "xml", "bin")]
-    assert snapshot(tmp_path) == sorted(expected)
-    assert stdout.startswith("wrote 9 files (")
+    assert snapshot(tmp_path) == sorted(expected + ["vit_b.backends.json"])
+    assert stdout.startswith("wrote 15 files (")
     for part in parts:
         metadata = read_graph_metadata(tmp_path / f"vit_b.{part}.fp32.onnx")
         assert (metadata.model_type, metadata.model_id, metadata.part) == ("vit_b", "vit_b-random-seed0", part)
