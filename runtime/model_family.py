@@ -36,8 +36,6 @@ from sam_edge.runtime.transforms import normalize_and_pad, preprocess_shape, res
 class SamFamily:
     """SAM 1 and its relatives (MobileSAM, nano): padded longest-side resize, tokens 1..3 or 0."""
 
-    name = "sam"
-
     @staticmethod
     def encode(encoder, rgb: np.ndarray) -> ImageEmbedding:
         meta = encoder.metadata
@@ -77,8 +75,6 @@ class SamFamily:
 
 class Sam2Family:
     """SAM 2 / 2.1: squashed 1024 x 1024 input, high-res features, dynamic single mask, clamped logits."""
-
-    name = "sam2"
 
     @staticmethod
     def encode(encoder, rgb: np.ndarray) -> ImageEmbedding:
