@@ -209,6 +209,9 @@ def load_sam(checkpoint: str | Path, model_type: str | ModelSpec | None = None) 
     state_dict = read_state_dict(checkpoint)
     detected = detect_spec(state_dict)
     spec = get_spec(model_type) if isinstance(model_type, str) else (model_type or detected)
+    folded = _folded_layout_problem(state_dict, spec)
+    if folded:
+        raise CheckpointError(f"checkpoint {checkpoint} {folded}")
     if spec is None:
         raise CheckpointError(
             f"checkpoint {checkpoint} is not a SAM model of a known variant ({', '.join(OFFICIAL_SPECS)}); "
@@ -220,6 +223,40 @@ def load_sam(checkpoint: str | Path, model_type: str | ModelSpec | None = None) 
     model = Sam(spec)
     model.load_state_dict(state_dict, strict=True)
     return model.eval(), file_sha256(Path(checkpoint))
+
+
+def folded_layers(state_dict: StateDict, expected: dict[str, tuple[int, ...]]) -> tuple[list[str], list[str]]:
+    """(folded, unfolded): conv + BatchNorm layers of ``expected`` (keys ``<layer>.c.weight``) that
+    ``state_dict`` holds folded into one biased conv (``<layer>.weight``, or the parent's for the
+    branches of a RepVGG mixer, as RepViT's ``fuse()`` saves them) or as they were trained."""
+    folded, unfolded = [], []
+    for key in expected:
+        if not key.endswith(".c.weight"):
+            continue
+        layer = key.removesuffix(".c.weight")
+        if key in state_dict:
+            unfolded.append(layer)
+        elif f"{layer}.weight" in state_dict or f"{layer.rpartition('.')[0]}.weight" in state_dict:
+            folded.append(layer)
+    return folded, unfolded
+
+
+def _folded_layout_problem(state_dict: StateDict, spec: ModelSpec | None) -> str:
+    """What is wrong with a checkpoint saved after BatchNorm folding (wholly or in part), or ''."""
+    candidates = [spec] if spec is not None else list(OFFICIAL_SPECS.values())
+    for candidate in candidates:
+        folded, unfolded = folded_layers(state_dict, expected_shapes(candidate))
+        if not folded:
+            continue
+        what = f"mixes {len(folded)} BatchNorm-folded layers (e.g. {folded[0]}) with {len(unfolded)} unfolded ones"
+        if not unfolded:
+            what = f"is in BatchNorm-folded (deploy) form ({len(folded)} layers, e.g. {folded[0]})"
+        example = candidate.official_file or candidate.name
+        return (
+            f"{what}; expected {candidate.name}'s training form as released (every conv + BatchNorm pair as "
+            f"<layer>.c + <layer>.bn, e.g. {example}): sam-edge folds them itself at export"
+        )
+    return ""
 
 
 def _fit_hint(detected: ModelSpec | None) -> str:

@@ -12,13 +12,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_edge.export.modeling.sam import Sam
+from sam_edge.export.modeling.sam import Sam, deploy_form
 from sam_edge.export.modeling.split_decoder import DecoderImageStage, DecoderPromptStage
 from sam_edge.runtime.interface import DECODER, DECODER_IMAGE, DECODER_OFFICIAL, DECODER_PROMPT, ENCODER, GraphInterface
 
 
 class EncoderGraph(nn.Module):
-    """image [1, 3, S, S] (normalized, padded) -> image_embeddings [1, 256, S/16, S/16]."""
+    """image [1, 3, S, S] (normalized, padded) -> image_embeddings [1, 256, S/16, S/16], as exported.
+
+    Traced from the encoder's deploy form (BatchNorm and parallel branches folded into single convs,
+    where the encoder has them), so the graph is checked against :class:`LoadedEncoderGraph`, the
+    encoder exactly as loaded from its checkpoint.
+    """
+
+    def __init__(self, sam: Sam) -> None:
+        super().__init__()
+        self.encoder = deploy_form(sam.image_encoder)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encoder(image)
+
+
+class LoadedEncoderGraph(nn.Module):
+    """The reference for :class:`EncoderGraph`: the encoder with the checkpoint's own layers."""
 
     def __init__(self, sam: Sam) -> None:
         super().__init__()
@@ -129,7 +145,7 @@ def example_feeds(part: str, sam: Sam, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 RECIPES = {
-    "encoder": GraphRecipe(ENCODER, EncoderGraph, atol=1e-3),
+    "encoder": GraphRecipe(ENCODER, EncoderGraph, atol=1e-3, reference_type=LoadedEncoderGraph),
     "decoder": GraphRecipe(DECODER, DecoderGraph, atol=1e-4),
     # `masks` is low_res_masks resampled twice. ORT's Resize and torch round the float32 sampling coordinates
     # differently (scale out/in vs in/out), so they drift by ~1e-7 x pixel index: the max diff grows with

@@ -54,7 +54,22 @@ class NanoSpec:
     kind: str = "nano"
 
 
-EncoderSpec = Union[ViTSpec, TinyViTSpec, NanoSpec]
+@dataclass(frozen=True)
+class RepViTSpec:
+    """EdgeSAM's RepViT encoder: a conv stem, four stages of RepViT blocks, two stages fused into SAM's neck.
+
+    Every block has a 3x3 depthwise token mixer and a 2x channel mixer; the first block of stages 2-4
+    halves the resolution. ``se_blocks`` are the (0-based, stem excluded) blocks with squeeze-excite.
+    """
+
+    widths: tuple[int, int, int, int] = (48, 96, 192, 384)  # at strides 4, 8, 16, 32
+    depths: tuple[int, int, int, int] = (3, 4, 16, 3)
+    se_blocks: tuple[int, ...] = (0, 4, 8, 10, 12, 14, 16, 18, 20, 24)
+    upsample_mode: str = "bicubic"  # stage 4 -> stride 16; the PyTorch model's mode (its ONNX export used bilinear)
+    kind: str = "rep_vit"
+
+
+EncoderSpec = Union[ViTSpec, TinyViTSpec, NanoSpec, RepViTSpec]
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class ModelSpec:
     decoder: DecoderSpec = field(default_factory=DecoderSpec)
     image_size: int = 1024
     official_file: str | None = None
+    weights_license: str | None = None  # only where the official weights' licence is not the code's Apache-2.0
 
     @property
     def embedding_size(self) -> int:
@@ -100,7 +116,7 @@ class ModelSpec:
     def from_dict(record: dict) -> "ModelSpec":
         """Inverse of :meth:`to_dict`; raises InvalidInputError on an unknown encoder kind."""
         encoder_record = dict(record["encoder"])
-        encoder_types = {"vit": ViTSpec, "tiny_vit": TinyViTSpec, "nano": NanoSpec}
+        encoder_types = {"vit": ViTSpec, "tiny_vit": TinyViTSpec, "nano": NanoSpec, "rep_vit": RepViTSpec}
         kind = encoder_record.get("kind")
         if kind not in encoder_types:
             raise InvalidInputError(f"unknown encoder kind {kind!r}; expected one of {sorted(encoder_types)}")
@@ -111,8 +127,14 @@ class ModelSpec:
             decoder=DecoderSpec(**record.get("decoder", {})),
             image_size=int(record.get("image_size", 1024)),
             official_file=record.get("official_file"),
+            weights_license=record.get("weights_license"),
         )
 
+
+EDGE_SAM_LICENSE = (
+    "EdgeSAM's weights are under the S-Lab License 1.0: non-commercial use only "
+    "(github.com/chongzhou96/EdgeSAM, LICENSE); sam-edge's code stays Apache-2.0"
+)
 
 OFFICIAL_SPECS: dict[str, ModelSpec] = {
     "vit_b": ModelSpec("vit_b", ViTSpec(768, 12, 12, (2, 5, 8, 11)), official_file="sam_vit_b_01ec64.pth"),
@@ -124,6 +146,14 @@ OFFICIAL_SPECS: dict[str, ModelSpec] = {
             embed_dims=(64, 128, 160, 320), depths=(2, 2, 6, 2), num_heads=(2, 4, 5, 10), window_sizes=(7, 7, 14, 7)
         ),
         official_file="mobile_sam.pt",
+    ),
+    # EdgeSAM: SAM's prompt encoder and mask decoder unchanged behind a RepViT-M1 encoder distilled from
+    # SAM. edge_sam_3x.pth has the same architecture (trained on 3x the data).
+    "edge_sam": ModelSpec(
+        "edge_sam",
+        RepViTSpec(),
+        official_file="edge_sam.pth",
+        weights_license=EDGE_SAM_LICENSE,
     ),
     # sam-edge's own default model, trained here on generated scenes (train/train_nano.py). The
     # decoder keeps SAM's architecture; its token MLP is 512 wide instead of 2048 so that the whole

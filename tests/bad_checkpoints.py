@@ -134,7 +134,7 @@ BAD_CHECKPOINTS = {
     "open_pickle": (write_open_pickle_raw, REFUSED),
     "tensor_list": (write_tensor_list, "holds a list, not a state dict; expected {name: tensor}"),
     "non_tensor_values": (write_non_tensor_values, "is not a state dict: entries ['epoch', 'lr'] are not tensors"),
-    "not_sam": (write_not_sam, "is not a SAM model of a known variant (vit_b, vit_l, vit_h, vit_t, nano)"),
+    "not_sam": (write_not_sam, "is not a SAM model of a known variant (vit_b, vit_l, vit_h, vit_t, edge_sam, nano)"),
 }
 
 

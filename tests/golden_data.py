@@ -12,13 +12,15 @@ GOLDEN_DIR = Path(__file__).parent / "golden"
 
 def golden_spec(name: str):
     """The ModelSpec of a config in tests/golden/make_golden.py (same numbers, our spec types)."""
-    from sam_edge.export.specs import OFFICIAL_SPECS, ModelSpec, TinyViTSpec, ViTSpec
+    from sam_edge.export.specs import OFFICIAL_SPECS, ModelSpec, RepViTSpec, TinyViTSpec, ViTSpec
 
     small = {
         "vit_small": ModelSpec("vit_small", ViTSpec(64, 2, 2, (1,))),
         "tiny_vit_small": ModelSpec(
             "tiny_vit_small", TinyViTSpec((32, 64, 80, 320), (1, 1, 2, 1), (1, 2, 5, 10), (7, 7, 14, 7))
         ),
+        # tests/golden/make_edge_sam_golden.py
+        "edge_sam_small": ModelSpec("edge_sam_small", RepViTSpec((16, 24, 32, 40), (1, 2, 2, 2), (0, 1, 3, 5))),
     }
     return small.get(name) or OFFICIAL_SPECS[name]
 

@@ -27,8 +27,8 @@ from sam_edge.export.checkpoint import (  # noqa: E402
 from sam_edge.export.specs import OFFICIAL_SPECS, ViTSpec  # noqa: E402
 from sam_edge.runtime.errors import CheckpointError, ModelFileError  # noqa: E402
 
-# Counted from the official builders (segment-anything 1.0 / mobilesam-mirror 1.0.0).
-OFFICIAL_KEY_COUNTS = {"vit_b": 314, "vit_l": 482, "vit_h": 594, "vit_t": 439}
+# Counted from the official builders (segment-anything 1.0 / mobilesam-mirror 1.0.0 / EdgeSAM at 03465ff).
+OFFICIAL_KEY_COUNTS = {"vit_b": 314, "vit_l": 482, "vit_h": 594, "vit_t": 439, "edge_sam": 821}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Our PyTorch modeling vs the official SamPredictor (golden files made by tests/golden/make_golden.py)."""
+"""Our PyTorch modeling vs the official predictors: SAM's and MobileSAM's SamPredictor
+(tests/golden/make_golden.py) and EdgeSAM's (tests/golden/make_edge_sam_golden.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from mask_policy import assert_masks_agree
 pytest.importorskip("torch")
 
 ATOL = 1e-4
-SMALL_CONFIGS = ["vit_small", "tiny_vit_small"]
+SMALL_CONFIGS = ["vit_small", "tiny_vit_small", "edge_sam_small"]
 
 
 def assert_matches_golden(name: str, checkpoint_path) -> None:
@@ -45,6 +46,6 @@ def test_small_config_matches_official(name, golden_checkpoint):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vit_b", "vit_t"])
+@pytest.mark.parametrize("name", ["vit_b", "vit_t", "edge_sam"])
 def test_full_model_matches_official(name, golden_checkpoint):
     assert_matches_golden(name, golden_checkpoint(name))

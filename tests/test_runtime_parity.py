@@ -1,4 +1,5 @@
-"""The torch-free runtime (exported graphs + numpy pre/post-processing) vs the official SamPredictor."""
+"""The torch-free runtime (exported graphs + numpy pre/post-processing) vs the official SamPredictor
+(and EdgeSAM's, whose exported encoder has its BatchNorms folded)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ ATOL = 1e-4
     [
         "vit_small",
         "tiny_vit_small",
+        "edge_sam_small",
         pytest.param("vit_t", marks=pytest.mark.slow),
+        pytest.param("edge_sam", marks=pytest.mark.slow),
         pytest.param("vit_b", marks=pytest.mark.slow),
     ],
 )

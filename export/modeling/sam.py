@@ -28,7 +28,19 @@ def build_image_encoder(spec: ModelSpec) -> nn.Module:
         from sam_edge.export.modeling.nano_encoder import NanoEncoder
 
         return NanoEncoder(spec.encoder, spec.image_size, out_chans)
-    raise ValueError(f"unknown encoder kind {spec.encoder.kind!r}; expected 'vit', 'tiny_vit' or 'nano'")
+    if spec.encoder.kind == "rep_vit":
+        from sam_edge.export.modeling.rep_vit import RepViTEncoder
+
+        return RepViTEncoder(spec.encoder, spec.image_size, out_chans)
+    raise ValueError(f"unknown encoder kind {spec.encoder.kind!r}; expected 'vit', 'tiny_vit', 'nano' or 'rep_vit'")
+
+
+def deploy_form(encoder: nn.Module) -> nn.Module:
+    """The encoder to trace for inference: EdgeSAM's RepViT with its BatchNorms and branches folded
+    into single convs (a copy; same function), every other encoder as it is."""
+    from sam_edge.export.modeling.rep_vit import RepViTEncoder, folded_rep_vit
+
+    return folded_rep_vit(encoder) if isinstance(encoder, RepViTEncoder) else encoder
 
 
 class Sam(nn.Module):

@@ -19,10 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sam_edge.export.modeling.layers import LayerNorm2d
+from sam_edge.export.modeling.layers import Conv2dBN, LayerNorm2d
 from sam_edge.export.modeling.tiny_vit_blocks import (
     MAX_STRIP_ELEMENTS,
-    Conv2dBN,
     MBConv,
     PatchMerging,
     TinyViTBlock,

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sam_edge.export.modeling.layers import Conv2dBN
+
 
 def tokens_to_map(x: torch.Tensor, map_shape: tuple[int, int, int]) -> torch.Tensor:
     """[B, H*W, C] row-major tokens -> [B, C, H, W] map; ``map_shape`` is (C, H, W)."""
@@ -25,26 +27,6 @@ def map_to_tokens(x: torch.Tensor, map_shape: tuple[int, int, int]) -> torch.Ten
     """
     channels, height, width = map_shape
     return x.reshape(-1, channels, height * width).transpose(1, 2)
-
-
-class Conv2dBN(nn.Module):
-    """Bias-free Conv2d followed by BatchNorm2d (eval statistics): [B, C_in, H, W] -> [B, C_out, H', W']."""
-
-    def __init__(
-        self,
-        in_chans: int,
-        out_chans: int,
-        kernel_size: int = 1,
-        stride: int = 1,
-        padding: int = 0,
-        groups: int = 1,
-    ) -> None:
-        super().__init__()
-        self.c = nn.Conv2d(in_chans, out_chans, kernel_size, stride, padding, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_chans)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.c(x))
 
 
 # Largest intermediate (elements per image) the high-resolution convolutions compute at once. At 1024

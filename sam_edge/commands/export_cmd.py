@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = api.load_model(model_type=args.random, random_seed=args.seed)
     api.print_progress(f"exporting {model.model_id} to {args.out} ({args.format})")
+    license = getattr(model.sam.spec, "weights_license", None)
+    if license and model.checkpoint_sha256:  # random weights are nobody's
+        api.print_progress(f"note: {license}")
     reports = api.export_model(
         model,
         args.out,

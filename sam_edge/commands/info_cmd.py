@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"CPU {cpu_model()}: {isa_summary()}")
+    licenses = sorted({meta.spec.get("weights_license") for meta in records.values()} - {None})
+    for license in licenses:  # once per model, before its graphs: a licence is what a user must not miss
+        print(f"weights licence: {license}")
     for name, meta in records.items():
         graph = model_dir / name
         weights = graph.with_suffix(".bin") if graph.suffix == ".xml" else graph.with_name(name + ".data")
