@@ -49,6 +49,7 @@ def test_registry(tmp_path_factory, monkeypatch, golden_checkpoint):
     (served / "tiny.bin").write_bytes(DATA)
     (served / "wrong.bin").write_bytes(OTHER)
     (served / "tiny_sam2.pt").write_bytes(DATA)
+    (served / "tiny_edge.pth").write_bytes(DATA)
     checkpoint = golden_checkpoint("vit_small").read_bytes()
     (served / "vit_small.pth").write_bytes(checkpoint)
     table = {
@@ -57,6 +58,7 @@ def test_registry(tmp_path_factory, monkeypatch, golden_checkpoint):
             entry("wrong", "wrong.bin", SHA256, len(DATA)),
             entry("tiny_sam2", "tiny_sam2.pt", SHA256, len(DATA), model_type="sam2.1_hiera_t"),
             entry("tiny_edge", "tiny_edge.pth", SHA256, len(DATA), model_type="edge_sam"),
+            entry("tiny_hq", "tiny_hq.pth", SHA256, len(DATA), model_type="sam_hq"),
             # the loader detects vit_small from the keys; the registry's type only gates what export accepts
             entry("vit_small", "vit_small.pth", hashlib.sha256(checkpoint).hexdigest(), len(checkpoint), "vit_b"),
         ]
@@ -170,12 +172,13 @@ def test_models_lists_the_registry_and_the_cache_state(test_registry, tmp_path):
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0].split() == ["name", "aliases", "model", "type", "size", "licence", "cached"]
-    assert [line.split("  ")[0] for line in lines[1:6]] == ["tiny", "wrong", "tiny_sam2", "tiny_edge", "vit_small"]
+    names = [line.split("  ")[0] for line in lines[1:7]]
+    assert names == ["tiny", "wrong", "tiny_sam2", "tiny_edge", "tiny_hq", "vit_small"]
     assert lines[1].endswith("3.1 MB  Apache-2.0  yes (size ok)")
     assert lines[2].endswith("Apache-2.0  wrong size (5 bytes)")
-    assert lines[3].endswith("Apache-2.0  no") and lines[4].endswith("Apache-2.0  no")
-    assert lines[5].endswith(f"Apache-2.0  partial {100 * 100 // size}%")
-    assert lines[6] == f"cache: {tmp_path} (download with: sam-edge download NAME)"
+    assert all(lines[row].endswith("Apache-2.0  no") for row in (3, 4, 5))
+    assert lines[6].endswith(f"Apache-2.0  partial {100 * 100 // size}%")
+    assert lines[7] == f"cache: {tmp_path} (download with: sam-edge download NAME)"
 
 
 def test_models_lists_the_official_registry(home):
@@ -202,13 +205,21 @@ def test_export_checkpoint_name_reads_the_cached_file(test_registry, home, tmp_p
 
 
 def test_export_refuses_a_family_it_cannot_export_before_downloading(test_registry, home, tmp_path):
-    code, out, err = run_cli("export", "--pretrained", "tiny_edge", "--out", tmp_path / "out")
+    code, out, err = run_cli("export", "--pretrained", "tiny_hq", "--out", tmp_path / "out")
     sam2_names = ", ".join(SAM2_SPECS)
     message = (
-        f"tiny_edge is a test checkpoint (edge_sam); export handles vit_b, vit_l, vit_h, vit_t, {sam2_names} "
-        "(sam-edge download tiny_edge still fetches it)"
+        f"tiny_hq is a test checkpoint (sam_hq); export handles vit_b, vit_l, vit_h, vit_t, edge_sam, "
+        f"{sam2_names} (sam-edge download tiny_hq still fetches it)"
     )
     assert (code, out, err) == (2, "", error_line("export", message)) and not home.exists()
+
+
+def test_export_pretrained_takes_edge_sam_names(test_registry, home, tmp_path):
+    # past the family gate: downloaded, then read by the loader, which refuses these test bytes
+    code, out, err = run_cli("export", "--pretrained", "tiny_edge", "--out", tmp_path / "out")
+    cached = home / "checkpoints" / "tiny_edge.pth"
+    assert cached.read_bytes() == DATA
+    assert code == 2 and out == "" and f"sam-edge export: error: checkpoint {cached} " in err
 
 
 def test_export_pretrained_takes_sam2_names(test_registry, home, tmp_path):

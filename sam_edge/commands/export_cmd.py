@@ -120,7 +120,7 @@ def resolve_checkpoint(args: argparse.Namespace) -> Path:
     from sam_edge.download.api import export_checkpoint
 
     value = args.pretrained if args.pretrained is not None else args.checkpoint
-    # nano has no official checkpoint; EdgeSAM's encoder is not modelled yet
+    # nano has no official checkpoint
     exportable = tuple(name for name in OFFICIAL_SPECS if name != "nano") + tuple(SAM2_SPECS)
     with ProgressBar(label=value, unit="bytes", min_interval_s=0.2) as progress:
         return export_checkpoint(value, args.pretrained is not None, exportable, progress)
