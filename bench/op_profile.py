@@ -18,9 +18,9 @@ import numpy as np
 from sam_edge.runtime.backends import resolve_threads
 from sam_edge.runtime.decoders import SplitDecoder
 from sam_edge.runtime.embedding import HIGH_RES_FIELDS
-from sam_edge.runtime.interface import DECODER_IMAGE
+from sam_edge.runtime.interface import DECODER_IMAGE, SAM2_DECODER_IMAGE
 from sam_edge.runtime.predictor import SamPredictor
-from sam_edge.runtime.sam2_decoder import Sam2Decoder
+from sam_edge.runtime.sam2_decoder import Sam2Outputs
 
 KERNEL_SUFFIX = "_kernel_time"
 
@@ -112,10 +112,14 @@ def prompt_graph_feeds(predictor: SamPredictor, points: int = 1) -> dict[str, np
     coords = np.concatenate([rng.uniform(100, 900, (points, 2)), np.zeros((1, 2))]).astype(np.float32)[None]
     prompt = {"point_coords": coords, "point_labels": np.array([[1.0] * points + [-1.0]], np.float32)}
     no_mask = {"mask_input": np.zeros((1, 1, 256, 256), np.float32), "has_mask_input": np.zeros(1, np.float32)}
-    if isinstance(predictor.decoder, Sam2Decoder):  # the features its encoder writes, no padding point needed
+    if isinstance(predictor.decoder, Sam2Outputs):  # the features its encoder writes
         shapes = predictor.metadata.extra.get("feature_shapes", {})
         features = {name: rng.standard_normal(shapes[name]).astype(np.float32) for name in HIGH_RES_FIELDS}
-        return {"image_embed": embeddings, **features, **prompt, **no_mask}
+        features["image_embed"] = embeddings
+        if isinstance(predictor.decoder, SplitDecoder):
+            names = SAM2_DECODER_IMAGE.output_names
+            return dict(zip(names, predictor.decoder.image_stage.run(names, features | no_mask))) | prompt
+        return features | prompt | no_mask
     if isinstance(predictor.decoder, SplitDecoder):
         stage = predictor.decoder.image_stage.run(
             DECODER_IMAGE.output_names, {"image_embeddings": embeddings, **no_mask}

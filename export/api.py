@@ -26,12 +26,11 @@ from sam_edge.export.onnx_export import OPSET, Progress, ValidationReport, expor
 from sam_edge.export.random_weights import randomize_state_dict
 from sam_edge.export.sam2_checkpoint import load_sam2
 from sam_edge.export.sam2_export import (
-    SAM2_EXPORTED_PARTS,
     build_random_sam2,
-    check_sam2_layout,
     export_sam2_part,
     is_sam2_checkpoint,
     is_sam2_model_type,
+    sam2_exported_parts,
 )
 from sam_edge.export.sam2_specs import get_sam2_spec
 from sam_edge.export.specs import ModelSpec, get_spec
@@ -134,8 +133,7 @@ def export_model(
         raise InvalidInputError(f"unknown decoder layout {decoder!r}; expected one of {', '.join(DECODER_LAYOUTS)}")
     parts = exported_parts(decoder, official_decoder)
     if isinstance(model.sam, Sam2):
-        check_sam2_layout(decoder, official_decoder)
-        parts = SAM2_EXPORTED_PARTS
+        parts = sam2_exported_parts(decoder, official_decoder)
     out_dir = Path(out_dir)
     created = missing_folders(out_dir)
     out_dir = prepare_output_dir(out_dir)

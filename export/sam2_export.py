@@ -6,8 +6,9 @@ high_res_feats_1 [1, 64, 128, 128] (conv_s0 / conv_s1 applied): everything SAM2I
 keeps. ``<model>.sam2_decoder.fp32.*``: those three + SAM's prompt inputs -> all four masks, sigmoid IoU
 and object score logits (export/sam2_graphs.py). Tolerances: 1e-3 encoder, 1e-4 decoder (max abs).
 
-export/api.py dispatches here for SAM 2 checkpoints and model types (``sam-edge export``); SAM 2 has
-one decoder graph, no split decoder (docs/sam2.md says why).
+export/api.py dispatches here for SAM 2 checkpoints and model types (``sam-edge export``). The decoder
+comes as one graph, as SAM's split pair (``sam2_decoder_image`` + ``sam2_decoder_prompt``,
+export/modeling/sam2_split_decoder.py), or both, as ``--decoder`` says.
 """
 
 from __future__ import annotations
@@ -46,10 +47,8 @@ from sam_edge.export.sam2_specs import SAM2_SPECS, Sam2ModelSpec
 from sam_edge.runtime.atomic_write import staging_dir
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.graph_file import GraphFile
-from sam_edge.runtime.interface import SAM2_DECODER, SAM2_ENCODER
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_DECODER_IMAGE, SAM2_DECODER_PROMPT, SAM2_ENCODER
 from sam_edge.runtime.metadata import GraphMetadata
-
-SAM2_EXPORTED_PARTS = [SAM2_ENCODER.part, SAM2_DECODER.part]
 
 
 def is_sam2_model_type(model_type) -> bool:
@@ -73,21 +72,21 @@ def build_random_sam2(spec: Sam2ModelSpec, seed: int) -> Sam2:
     return sam2.eval()
 
 
-def check_sam2_layout(decoder: str, official_decoder: bool) -> None:
-    """SAM 2 exports one decoder graph: ``--decoder split`` and ``--official-decoder`` are SAM's."""
-    if decoder == "split" or official_decoder:
-        option = "--decoder split" if decoder == "split" else "--official-decoder"
+def sam2_exported_parts(decoder: str, official_decoder: bool) -> list[str]:
+    """SAM 2's graphs for a ``--decoder`` layout (as SAM's); ``--official-decoder`` is SAM's own interface."""
+    if official_decoder:
         raise InvalidInputError(
-            f"{option} applies to SAM models; a SAM 2 model exports one decoder graph (sam2_decoder): "
-            "leave it out or pass --decoder full"
+            "--official-decoder applies to SAM models (SAM's own ONNX interface); a SAM 2 model has none: leave it out"
         )
+    parts = [SAM2_ENCODER.part] + ([SAM2_DECODER.part] if decoder in ("full", "both") else [])
+    return parts + ([SAM2_DECODER_IMAGE.part, SAM2_DECODER_PROMPT.part] if decoder in ("split", "both") else [])
 
 
 def sam2_reference(sam2: Sam2, recipe: GraphRecipe, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Our PyTorch outputs of ``recipe``'s graph on ``feeds``, keyed by the interface's output names."""
     with torch.no_grad():
         outputs = recipe.reference_module(sam2)(
-            *(torch.from_numpy(feeds[name]) for name in recipe.interface.input_names)
+            *(torch.from_numpy(feeds[name]) for name in recipe.reference_input_names())
         )
     return {name: out.numpy() for name, out in zip(recipe.interface.output_names, outputs)}
 
@@ -113,7 +112,7 @@ def export_sam2_onnx(
         _trace(recipe.module_type(sam2).eval(), recipe, feeds, traced)
         staged = _stamp_metadata(traced, work_dir / path.name, metadata)
         progress(f"  validating {path.name} in onnxruntime")
-        actual = run_onnxruntime(staged, feeds)
+        actual = run_onnxruntime(staged, recipe.graph_feeds(feeds))
         report = ValidationReport(path, compare_outputs(actual, expected), recipe.tolerances())
         progress(f"  {report.summary()}")
         if not report.passed:
@@ -143,7 +142,10 @@ def export_sam2_part(model, part: str, out_dir: Path, fmt: str, progress: Progre
         from sam_edge.export.openvino_export import export_openvino
 
         xml_path = graph.with_(backend="openvino").path(out_dir)
-        reports.append(export_openvino(onnx_path, xml_path, metadata, feeds, expected, recipe.tolerances(), progress))
+        graph_feeds = recipe.graph_feeds(feeds)
+        reports.append(
+            export_openvino(onnx_path, xml_path, metadata, graph_feeds, expected, recipe.tolerances(), progress)
+        )
         if fmt == "openvino":
             onnx_path.unlink()  # only the intermediate: report just the files that stay
             reports = reports[1:]

@@ -17,8 +17,9 @@ from torch import nn
 from sam_edge import __version__
 from sam_edge.export.graphs import GraphRecipe
 from sam_edge.export.modeling.sam2 import Sam2
+from sam_edge.export.modeling.sam2_split_decoder import Sam2DecoderImageStage, Sam2DecoderPromptStage
 from sam_edge.export.onnx_export import OPSET
-from sam_edge.runtime.interface import SAM2_DECODER, SAM2_ENCODER
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_DECODER_IMAGE, SAM2_DECODER_PROMPT, SAM2_ENCODER
 from sam_edge.runtime.metadata import GraphMetadata
 
 SAM2_PIXEL_MEAN = (123.675, 116.28, 103.53)  # ImageNet's (0.485, 0.456, 0.406) x 255, as SAM's
@@ -78,12 +79,29 @@ class Sam2DecoderGraph(nn.Module):
 # 1e-3 as SAM's encoders (float32 kernels of another engine over ~12-48 blocks); 1e-4 as SAM's decoder.
 SAM2_ENCODER_RECIPE = GraphRecipe(SAM2_ENCODER, Sam2EncoderGraph, atol=1e-3)
 SAM2_DECODER_RECIPE = GraphRecipe(SAM2_DECODER, Sam2DecoderGraph, atol=1e-4)
-SAM2_RECIPES = {recipe.interface.part: recipe for recipe in (SAM2_ENCODER_RECIPE, SAM2_DECODER_RECIPE)}
+SAM2_DECODER_IMAGE_RECIPE = GraphRecipe(SAM2_DECODER_IMAGE, Sam2DecoderImageStage, atol=1e-4)
+# As SAM's prompt stage: checked against the whole decoder (the split's reordered products move logits ~1e-5).
+SAM2_DECODER_PROMPT_RECIPE = GraphRecipe(
+    SAM2_DECODER_PROMPT,
+    Sam2DecoderPromptStage,
+    atol=1e-3,
+    reference_type=Sam2DecoderGraph,
+    reference_inputs=tuple(SAM2_DECODER.input_names),
+)
+SAM2_RECIPES = {
+    recipe.interface.part: recipe
+    for recipe in (SAM2_ENCODER_RECIPE, SAM2_DECODER_RECIPE, SAM2_DECODER_IMAGE_RECIPE, SAM2_DECODER_PROMPT_RECIPE)
+}
 
 
 def sam2_example_feeds(part: str, sam2: Sam2, seed: int = 0) -> dict[str, np.ndarray]:
     """Feeds that exercise a graph: a random image, or random features and 2 prompts of 4 tokens each
     (a box with a click, and three clicks; both end in the padding point), one with a mask input."""
+    if part == SAM2_DECODER_PROMPT.part:  # the decoder's feeds (its reference) + the image stage's outputs
+        feeds = sam2_example_feeds(SAM2_DECODER.part, sam2, seed)
+        with torch.no_grad():
+            outputs = Sam2DecoderImageStage(sam2)(*(torch.from_numpy(feeds[n]) for n in SAM2_DECODER_IMAGE.input_names))
+        return feeds | {name: out.numpy() for name, out in zip(SAM2_DECODER_IMAGE.output_names, outputs)}
     rng = np.random.default_rng(seed)
     side = sam2.spec.image_size
     if part == SAM2_ENCODER.part:
@@ -92,12 +110,15 @@ def sam2_example_feeds(part: str, sam2: Sam2, seed: int = 0) -> dict[str, np.nda
     coords = rng.uniform(0, side * 0.7, size=(2, 4, 2)).astype(np.float32)
     coords[0, 1] = coords[0, 0] + 50.0  # box corners first, as SAM 2 orders them
     coords[:, 3] = 0.0
-    return feeds | {
+    feeds |= {
         "point_coords": coords,
         "point_labels": np.array([[2, 3, 1, -1], [1, 0, 1, -1]], dtype=np.float32),
         "mask_input": rng.standard_normal((2, 1, 256, 256)).astype(np.float32),
         "has_mask_input": np.array([1, 0], dtype=np.float32),
     }
+    if part == SAM2_DECODER_IMAGE.part:
+        return {name: feeds[name] for name in SAM2_DECODER_IMAGE.input_names}
+    return feeds
 
 
 def sam2_graph_metadata(sam2: Sam2, model_id: str, checkpoint_sha256: str = "", part: str = "sam2_encoder"):

@@ -46,7 +46,14 @@ from sam_edge.runtime.predictor import SamPredictor
 
 MIN_SPEEDUP = 1.05  # `auto` keeps a recipe only when it beats fp32 by more than run-to-run noise
 ENCODER_PARTS = ("encoder", "sam2_encoder")
-DECODER_PARTS = ("decoder", "decoder_image", "decoder_prompt", "sam2_decoder")
+DECODER_PARTS = (
+    "decoder",
+    "decoder_image",
+    "decoder_prompt",
+    "sam2_decoder",
+    "sam2_decoder_image",
+    "sam2_decoder_prompt",
+)
 
 
 @dataclass(frozen=True)

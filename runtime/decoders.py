@@ -65,6 +65,8 @@ class SplitDecoder(_PromptPath):
     """Image stage once per image (kept in the embedding's ``decoder_state``), prompt stage per call."""
 
     layout = "split"
+    image_interface = DECODER_IMAGE
+    outputs = DECODER_OUTPUTS  # what the prompt stage returns, in order
 
     def __init__(self, image_stage: Backend, prompt_stage: Backend) -> None:
         check_same_model(image_stage.metadata, prompt_stage.metadata, "the decoder's image and prompt stages")
@@ -80,21 +82,25 @@ class SplitDecoder(_PromptPath):
         cached = embedding.decoder_state.get(key)
         if cached is None or cached[0] is not embedding.embeddings:  # a copy with other arrays: recompute
             no_mask = np.zeros((1, 1, 256, 256), np.float32), np.zeros(1, np.float32)
-            cached = (embedding.embeddings, self._run_image_stage(embedding.embeddings, *no_mask))
+            cached = (embedding.embeddings, self._run_image_stage(embedding, *no_mask))
             embedding.decoder_state[key] = cached
         return cached[1]
 
     def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
         """(scores [B, 4], low-res logits [B, 4, 256, 256]) for B prompts on one image's embedding."""
         if feeds.has_mask_input.any():
-            state = self._run_image_stage(embedding.embeddings, feeds.mask_input, feeds.has_mask_input)
+            state = self._run_image_stage(embedding, feeds.mask_input, feeds.has_mask_input)
         else:
             state = self.image_state(embedding)
         prompt_feeds = state | {"point_coords": feeds.point_coords, "point_labels": feeds.point_labels}
-        scores, low_res = self.per_prompt.run(DECODER_OUTPUTS, prompt_feeds)
+        scores, low_res = self.per_prompt.run(self.outputs[:2], prompt_feeds)
         return scores, low_res
 
-    def _run_image_stage(self, image_embeddings, mask_input, has_mask_input) -> dict[str, np.ndarray]:
-        feeds = {"image_embeddings": image_embeddings, "mask_input": mask_input, "has_mask_input": has_mask_input}
-        names = DECODER_IMAGE.output_names
+    def _run_image_stage(self, embedding: ImageEmbedding, mask_input, has_mask_input) -> dict[str, np.ndarray]:
+        feeds = self.image_features(embedding) | {"mask_input": mask_input, "has_mask_input": has_mask_input}
+        names = self.image_interface.output_names
         return dict(zip(names, self.image_stage.run(names, feeds)))
+
+    def image_features(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+        """The image stage's feeds from the encoder: SAM's one embedding."""
+        return {"image_embeddings": embedding.embeddings}

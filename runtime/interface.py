@@ -113,9 +113,44 @@ SAM2_DECODER = GraphInterface(
     outputs=DECODER.outputs + (TensorDecl("object_score_logits", ("batch", 1)),),  # iou_predictions: sigmoid
 )
 
-# The graph part behind each role of a predictor, for a SAM 2 model directory (no split decoder).
-SAM2_PARTS = {"encoder": SAM2_ENCODER.part, "decoder": SAM2_DECODER.part}
+# SAM 2's decoder split as SAM's (export/modeling/sam2_split_decoder.py): SAM's image-stage tensors plus
+# the two high-res features reordered to the prompt stage's channels-last upscaling rows (image only).
+_SAM2_IMAGE_STAGE_OUTPUTS = _IMAGE_STAGE_OUTPUTS + (
+    TensorDecl("high_res_skip_0", (1, 65536, 32)),  # high_res_feats_0, rows (y, x, dy1, dx1, dy2, dx2)
+    TensorDecl("high_res_skip_1", (1, 4096, 4, 64)),  # high_res_feats_1, token (y, x), slot (dy, dx)
+)
+
+SAM2_DECODER_IMAGE = GraphInterface(
+    part="sam2_decoder_image",
+    inputs=SAM2_ENCODER.outputs + (_DECODER_INPUTS[3], _DECODER_INPUTS[4]),
+    outputs=_SAM2_IMAGE_STAGE_OUTPUTS,
+)
+
+SAM2_DECODER_PROMPT = GraphInterface(
+    part="sam2_decoder_prompt",
+    inputs=_SAM2_IMAGE_STAGE_OUTPUTS + (_DECODER_INPUTS[1], _DECODER_INPUTS[2]),
+    outputs=SAM2_DECODER.outputs,
+)
+
+# The graph part behind each role of a predictor, for a SAM 2 model directory.
+SAM2_PARTS = {
+    "encoder": SAM2_ENCODER.part,
+    "decoder": SAM2_DECODER.part,
+    "decoder_image": SAM2_DECODER_IMAGE.part,
+    "decoder_prompt": SAM2_DECODER_PROMPT.part,
+}
 
 INTERFACES = {
-    i.part: i for i in (ENCODER, DECODER, DECODER_OFFICIAL, DECODER_IMAGE, DECODER_PROMPT, SAM2_ENCODER, SAM2_DECODER)
+    i.part: i
+    for i in (
+        ENCODER,
+        DECODER,
+        DECODER_OFFICIAL,
+        DECODER_IMAGE,
+        DECODER_PROMPT,
+        SAM2_ENCODER,
+        SAM2_DECODER,
+        SAM2_DECODER_IMAGE,
+        SAM2_DECODER_PROMPT,
+    )
 }

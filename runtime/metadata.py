@@ -14,7 +14,17 @@ from sam_edge.runtime.errors import ModelFileError, ModelMismatchError
 
 METADATA_KEY = "sam_edge"
 FORMAT_VERSION = 1
-PARTS = ("encoder", "decoder", "decoder_official", "decoder_image", "decoder_prompt", "sam2_encoder", "sam2_decoder")
+PARTS = (
+    "encoder",
+    "decoder",
+    "decoder_official",
+    "decoder_image",
+    "decoder_prompt",
+    "sam2_encoder",
+    "sam2_decoder",
+    "sam2_decoder_image",
+    "sam2_decoder_prompt",
+)
 _TEXT_FIELDS = ("model_type", "model_id", "part", "precision", "recipe", "exporter", "checkpoint_sha256")
 _COUNT_FIELDS = ("image_size", "opset", "format_version")  # integers >= 1
 _REEXPORT = "re-export the model with sam-edge export"

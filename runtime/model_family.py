@@ -26,7 +26,7 @@ from sam_edge.runtime.heap import release_free_heap
 from sam_edge.runtime.mask_upscale import MaskUpscaler
 from sam_edge.runtime.metadata import GraphMetadata, check_same_model
 from sam_edge.runtime.prompts import build_decoder_feeds
-from sam_edge.runtime.sam2_decoder import Sam2Decoder
+from sam_edge.runtime.sam2_decoder import Sam2Outputs
 from sam_edge.runtime.sam2_image import check_sam2_embedding, encode_sam2
 from sam_edge.runtime.sam2_prompts import build_sam2_feeds
 from sam_edge.runtime.sam2_transforms import direct_mask_upscaler
@@ -105,7 +105,7 @@ class Sam2Family:
 
 def family_of(decoder) -> type[SamFamily] | type[Sam2Family]:
     """The family whose steps a predictor with ``decoder`` runs."""
-    return Sam2Family if isinstance(decoder, Sam2Decoder) else SamFamily
+    return Sam2Family if isinstance(decoder, Sam2Outputs) else SamFamily
 
 
 def _check_embedding_fits(embedding: ImageEmbedding, meta: GraphMetadata) -> None:

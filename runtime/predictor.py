@@ -28,7 +28,7 @@ from sam_edge.runtime.metadata import GraphMetadata
 from sam_edge.runtime.model_family import family_of
 from sam_edge.runtime.prediction import Prediction  # defined there; importable from here as before
 from sam_edge.runtime.predictor_graphs import open_predictor_graphs
-from sam_edge.runtime.sam2_decoder import Sam2Decoder
+from sam_edge.runtime.sam2_decoder import Sam2Decoder, Sam2SplitDecoder
 
 IMAGE_FORMATS = ("RGB", "BGR")
 MAX_UPSCALERS = 8  # (image size, mask size) pairs whose resampling maps a predictor keeps
@@ -87,7 +87,7 @@ class SamPredictor:
             spin_wait=spin_wait,
         )
         self.encoder: Backend | None = graphs.encoder
-        self.decoder: FullDecoder | SplitDecoder | Sam2Decoder = graphs.decoder
+        self.decoder: FullDecoder | SplitDecoder | Sam2Decoder | Sam2SplitDecoder = graphs.decoder
         self.family = family_of(self.decoder)  # SAM's or SAM 2's pre- and post-processing
         self.max_pixels = max_pixels
         self.cache = EmbeddingCache(cache_size)

@@ -18,10 +18,10 @@ from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
 from sam_edge.runtime.default_model import find_model_dir
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
 from sam_edge.runtime.graph_file import GraphFile
-from sam_edge.runtime.interface import SAM2_DECODER, SAM2_ENCODER
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_DECODER_IMAGE, SAM2_DECODER_PROMPT, SAM2_ENCODER
 from sam_edge.runtime.metadata import check_same_model
 from sam_edge.runtime.model_dir import ModelFiles, find_model_files
-from sam_edge.runtime.sam2_decoder import Sam2Decoder
+from sam_edge.runtime.sam2_decoder import Sam2Decoder, Sam2SplitDecoder
 
 PART_NAMES = {
     "encoder": "an encoder graph",
@@ -31,6 +31,8 @@ PART_NAMES = {
     "decoder_prompt": "a decoder_prompt graph (the prompt stage of a split decoder)",
     "sam2_encoder": "a SAM 2 encoder graph",
     "sam2_decoder": "a SAM 2 decoder graph",
+    "sam2_decoder_image": "a sam2_decoder_image graph (the image stage of SAM 2's split decoder)",
+    "sam2_decoder_prompt": "a sam2_decoder_prompt graph (the prompt stage of SAM 2's split decoder)",
 }
 _SPLIT_HINT = (
     "a split decoder opens from its model directory: SamPredictor(DIR) or SamPredictor(DIR, with_encoder=False)"
@@ -43,6 +45,8 @@ PART_HINTS = {
     "decoder_prompt": _SPLIT_HINT,
     "sam2_encoder": "pass it as encoder=",
     "sam2_decoder": "pass it as decoder=",
+    "sam2_decoder_image": _SPLIT_HINT,
+    "sam2_decoder_prompt": _SPLIT_HINT,
 }
 
 
@@ -51,7 +55,7 @@ class PredictorGraphs:
     """The opened graphs: ``encoder`` None when the predictor only decodes given embeddings."""
 
     encoder: Backend | None
-    decoder: FullDecoder | SplitDecoder | Sam2Decoder
+    decoder: FullDecoder | SplitDecoder | Sam2Decoder | Sam2SplitDecoder
 
 
 def open_predictor_graphs(
@@ -128,8 +132,6 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
             raise InvalidInputError("split_decoder=True needs a model directory with the image and prompt stage graphs")
         return full_decoder(open_backend(decoder, backend, threads, spinning=spin_wait), keyword="decoder")
     model_dir = _directory_of(files)
-    if split_decoder and _is_sam2_graph(files.decoder):
-        raise InvalidInputError(f"{model_dir} holds a SAM 2 model, which has no split decoder; pass split_decoder=None")
     if split_decoder and not files.split:
         raise ModelFileError(
             f"{model_dir} has no split decoder (*.decoder_image.* and *.decoder_prompt.*); "
@@ -138,6 +140,10 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
     if files.split and split_decoder is not False:
         image_stage = open_backend(files.decoder_image, files.decoder_backend, threads, spinning=False)
         prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads, spinning=spin_wait)
+        if _is_sam2_graph(files.decoder_prompt):
+            return Sam2SplitDecoder(
+                require_part(image_stage, SAM2_DECODER_IMAGE.part), require_part(prompt_stage, SAM2_DECODER_PROMPT.part)
+            )
         return SplitDecoder(require_part(image_stage, "decoder_image"), require_part(prompt_stage, "decoder_prompt"))
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
@@ -145,8 +151,9 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
 
 
 def _is_sam2_graph(path: Path | None) -> bool:
+    """Whether ``path`` is named as one of SAM 2's graphs (its metadata is checked when opened)."""
     graph = GraphFile.parse(path) if path is not None else None
-    return graph is not None and graph.part == SAM2_DECODER.part
+    return graph is not None and graph.part.startswith("sam2_")
 
 
 def _directory_of(files: ModelFiles) -> Path:

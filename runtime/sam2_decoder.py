@@ -1,6 +1,8 @@
-"""SAM 2's decoder graph on a batch of prompts, and what SAM2ImagePredictor does with its four masks.
+"""SAM 2's decoder on a batch of prompts, and what SAM2ImagePredictor does with its four masks.
 
-The graph (``sam2_decoder``, runtime/interface.py) returns every token's mask unclamped. Here, in numpy:
+The decoder is one graph (``sam2_decoder``) or SAM's split pair (``sam2_decoder_image`` once per image,
+``sam2_decoder_prompt`` per call; runtime/interface.py). Both return every token's mask unclamped.
+Here, in numpy:
 - multimask output is tokens 1..3; a single mask is token 0 unless the dynamic fallback is on and
   token 0's stability on its 256 x 256 logits, area(l > delta) / area(l > -delta) (1 when the second
   area is 0), is below the threshold: then the multimask token with the highest IoU, mask and score;
@@ -17,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sam_edge.runtime.backends import Backend
-from sam_edge.runtime.decoders import _PromptPath
+from sam_edge.runtime.decoders import SplitDecoder, _PromptPath
 from sam_edge.runtime.embedding import ImageEmbedding
 from sam_edge.runtime.errors import ModelFileError
-from sam_edge.runtime.interface import SAM2_DECODER
+from sam_edge.runtime.interface import SAM2_DECODER, SAM2_DECODER_IMAGE, SAM2_DECODER_PROMPT
 from sam_edge.runtime.prompts import DecoderFeeds
 
 SAM2_DECODER_OUTPUTS = SAM2_DECODER.output_names[:2]  # iou_predictions [B, 4], low_res_masks [B, 4, 256, 256]
@@ -56,29 +58,15 @@ def stability(logits: np.ndarray, delta: float) -> np.ndarray:
     return np.where(outside > 0, inside / np.maximum(outside, np.float32(1)), np.float32(1))
 
 
-class Sam2Decoder(_PromptPath):
-    """The ``sam2_decoder`` graph: the image embedding and its two high-res features, plus the prompts."""
+class Sam2Outputs:
+    """What SAM2ImagePredictor does with the decoder's four masks, for either decoder layout: the
+    single-mask choice and the clamp, set from the per-prompt graph's metadata (``_read_settings``)."""
 
-    layout = "full"
+    single_mask: SingleMaskChoice
+    low_res_clamp: float
 
-    def __init__(self, backend: Backend) -> None:
-        self.per_prompt = backend
+    def _read_settings(self, backend: Backend) -> None:
         self.single_mask, self.low_res_clamp = _settings(backend)
-
-    def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
-        """(scores [B, 4] (sigmoid IoU), low-res logits [B, 4, 256, 256], unclamped) for B prompts."""
-        high_res_0, high_res_1 = embedding.high_res_features
-        graph_feeds = {
-            "image_embed": embedding.embeddings,
-            "high_res_feats_0": high_res_0,
-            "high_res_feats_1": high_res_1,
-            "point_coords": feeds.point_coords,
-            "point_labels": feeds.point_labels,
-            "mask_input": feeds.mask_input,
-            "has_mask_input": feeds.has_mask_input,
-        }
-        scores, low_res = self.per_prompt.run(SAM2_DECODER_OUTPUTS, graph_feeds)
-        return scores, low_res
 
     def select(self, scores: np.ndarray, low_res: np.ndarray, multimask_output: bool) -> tuple[np.ndarray, np.ndarray]:
         """(scores [B, C], low-res logits [B, C, 256, 256], unclamped) of the returned masks: C = 3
@@ -91,6 +79,51 @@ class Sam2Decoder(_PromptPath):
     def clamp(self, low_res: np.ndarray) -> np.ndarray:
         """The low-res logits a prediction returns (and a follow-up prompt takes as mask_input)."""
         return np.clip(low_res, -self.low_res_clamp, self.low_res_clamp)
+
+
+def sam2_image_features(embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+    """The encoder's three outputs under the decoder graphs' input names."""
+    high_res_0, high_res_1 = embedding.high_res_features
+    return {"image_embed": embedding.embeddings, "high_res_feats_0": high_res_0, "high_res_feats_1": high_res_1}
+
+
+class Sam2Decoder(Sam2Outputs, _PromptPath):
+    """The ``sam2_decoder`` graph: the image embedding and its two high-res features, plus the prompts."""
+
+    layout = "full"
+
+    def __init__(self, backend: Backend) -> None:
+        self.per_prompt = backend
+        self._read_settings(backend)
+
+    def decode(self, embedding: ImageEmbedding, feeds: DecoderFeeds) -> tuple[np.ndarray, np.ndarray]:
+        """(scores [B, 4] (sigmoid IoU), low-res logits [B, 4, 256, 256], unclamped) for B prompts."""
+        graph_feeds = sam2_image_features(embedding) | {
+            "point_coords": feeds.point_coords,
+            "point_labels": feeds.point_labels,
+            "mask_input": feeds.mask_input,
+            "has_mask_input": feeds.has_mask_input,
+        }
+        scores, low_res = self.per_prompt.run(SAM2_DECODER_OUTPUTS, graph_feeds)
+        return scores, low_res
+
+
+class Sam2SplitDecoder(Sam2Outputs, SplitDecoder):
+    """SAM 2's image stage once per image (with the high-res skips) and prompt stage per call;
+    the same decode contract as Sam2Decoder (scores [B, 4] sigmoid IoU, low-res logits unclamped)."""
+
+    image_interface = SAM2_DECODER_IMAGE
+    outputs = SAM2_DECODER_PROMPT.output_names
+
+    def __init__(self, image_stage: Backend, prompt_stage: Backend) -> None:
+        SplitDecoder.__init__(self, image_stage, prompt_stage)
+        self._read_settings(prompt_stage)
+
+    def graphs(self) -> dict[str, Backend]:
+        return {"sam2_decoder_image": self.image_stage, "sam2_decoder_prompt": self.per_prompt}
+
+    def image_features(self, embedding: ImageEmbedding) -> dict[str, np.ndarray]:
+        return sam2_image_features(embedding)
 
 
 def _settings(backend: Backend) -> tuple[SingleMaskChoice, float]:

@@ -37,6 +37,8 @@ from sam_edge.runtime.predictor import SamPredictor  # noqa: E402
 SCORE_ATOL = 1e-4
 LOGIT_ATOL = 2e-4
 BACKENDS = ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+# "<engine>/<decoder layout>": the split decoder (the default where exported) and the one-graph decoder
+PATHS = [f"{backend}/{layout}" for backend in BACKENDS for layout in ("split", "full")]
 CASES = ["one_point_multi", "points_stable", "points_fallback", "box", "box_points", "mask_input"]
 
 
@@ -73,11 +75,17 @@ def exported(request, tmp_path_factory) -> Exported:
 
 @pytest.fixture(scope="module")
 def predictors(exported):
-    """Backend -> a SamPredictor on the exported model with image0 set."""
+    """ "<engine>/<layout>" (PATHS) -> a SamPredictor on the exported model with image0 set; the bare
+    engine name is its default layout, the split decoder."""
     opened = {}
+    for path in PATHS:
+        backend, layout = path.split("/")
+        opened[path] = SamPredictor(exported.model_dir, backend=backend, threads=2, split_decoder=layout == "split")
+        opened[path].set_image(exported.golden["image0/image"])
     for backend in BACKENDS:
         opened[backend] = SamPredictor(exported.model_dir, backend=backend, threads=2)
         opened[backend].set_image(exported.golden["image0/image"])
+        assert opened[backend].decoder.layout == "split"
     return opened
 
 
@@ -135,15 +143,23 @@ def test_export_writes_validated_graphs_with_sam2_metadata(exported):
     from sam_edge.runtime.backends import read_graph_metadata
 
     suffixes = [".onnx", ".xml"] if "openvino" in BACKENDS else [".onnx"]
-    parts = ("sam2_encoder", "sam2_decoder")
+    parts = ("sam2_encoder", "sam2_decoder", "sam2_decoder_image", "sam2_decoder_prompt")
     graphs = sorted(f"{exported.config}.{part}.fp32{suffix}" for part in parts for suffix in suffixes)
     assert sorted(p.name for p in exported.model_dir.iterdir() if p.suffix in (".onnx", ".xml")) == graphs
     outputs = {"sam2_encoder": {"image_embed", "high_res_feats_0", "high_res_feats_1"}}
-    outputs["sam2_decoder"] = {"iou_predictions", "low_res_masks", "object_score_logits"}
+    outputs["sam2_decoder"] = outputs["sam2_decoder_prompt"] = {
+        "iou_predictions",
+        "low_res_masks",
+        "object_score_logits",
+    }
+    outputs["sam2_decoder_image"] = {"image_tokens", "image_pe", "attn_keys", "attn_values", "attn_queries"}
+    outputs["sam2_decoder_image"] |= {"high_res_skip_0", "high_res_skip_1"}
+    # the prompt stage is checked against the whole decoder, as SAM's: its reordered products
+    tolerances = {"sam2_encoder": 1e-3, "sam2_decoder_prompt": 1e-3}
     for report in exported.reports:
         part = report.path.name.split(".")[-3]
         assert set(report.max_abs_diff) == outputs[part] and report.passed
-        assert max(report.max_abs_diff.values()) <= (1e-3 if part == "sam2_encoder" else 1e-4)
+        assert max(report.max_abs_diff.values()) <= tolerances.get(part, 1e-4)
         meta = read_graph_metadata(report.path)
         assert (meta.part, meta.model_type, meta.image_size) == (part, exported.config, 1024)
         extra = meta.extra
@@ -168,7 +184,7 @@ def test_features_match_the_reference(predictors, exported, backend):
         np.testing.assert_allclose(ours, reference.numpy(), atol=1e-3, rtol=0)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PATHS)
 @pytest.mark.parametrize("case", CASES)
 def test_predict_matches_the_reference_and_the_official(predictors, exported, expected, backend, case):
     prompt = case_prompt(exported.golden, case)
@@ -182,7 +198,7 @@ def test_predict_matches_the_reference_and_the_official(predictors, exported, ex
     assert_matches_official(exported, case, ours, ours_logits, logits)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", PATHS)
 def test_several_boxes_at_once_match_the_reference(predictors, exported, expected, backend):
     """Three boxes in one decoder call, of which some keep token 0 and some fall back (sam2.1_small: 1, 0, 0)."""
     boxes = exported.golden["image0/boxes_batch/box"]
@@ -311,7 +327,7 @@ def test_segment_everything_gives_the_predictors_masks(predictors, exported):
         assert record["predicted_iou"] == pytest.approx(float(scores[best]), abs=1e-5)
 
 
-def test_info_prints_the_family_and_split_layouts_are_refused(exported, tmp_path):
+def test_info_prints_the_family_and_the_official_decoder_is_refused(exported, tmp_path):
     from sam_edge.export.api import export_model
 
     status, stdout, stderr = run_cli("info", exported.model_dir, "--no-compile")
@@ -319,6 +335,6 @@ def test_info_prints_the_family_and_split_layouts_are_refused(exported, tmp_path
     family = "  family sam2  resize squash (no padding)  masks direct (256 x 256 -> original size)"
     assert stdout.count(family + "\n") == len(exported.reports)
     with pytest.raises(InvalidInputError) as caught:
-        export_model(exported.model, tmp_path / "split", decoder="split", progress=lambda message: None)
-    assert str(caught.value).startswith("--decoder split applies to SAM models; a SAM 2 model exports one decoder")
-    assert not (tmp_path / "split").exists()
+        export_model(exported.model, tmp_path / "official", official_decoder=True, progress=lambda message: None)
+    assert str(caught.value).startswith("--official-decoder applies to SAM models (SAM's own ONNX interface)")
+    assert not (tmp_path / "official").exists()

@@ -74,17 +74,23 @@ class DecoderImageStage(nn.Module):
         self.sam = sam
 
     def forward(self, image_embeddings, mask_input, has_mask_input):
-        prompt_encoder = self.sam.prompt_encoder
-        dense = prompt_encoder.embed_mask(mask_input, has_mask_input)
-        tokens = (image_embeddings + dense).flatten(2).transpose(1, 2)
-        pe = prompt_encoder.dense_positional_encoding().flatten(2).transpose(1, 2)
-        block = self.sam.mask_decoder.transformer.layers[0]
-        heads = block.cross_attn_token_to_image.num_heads
-        # Head-major (keys already transposed) so the prompt stage multiplies them without a copy.
-        keys = _heads(block.cross_attn_token_to_image.k_proj(tokens + pe), heads).transpose(-1, -2)
-        values = _heads(block.cross_attn_token_to_image.v_proj(tokens), heads)
-        queries = block.cross_attn_image_to_token.q_proj(tokens + pe)
-        return tokens, pe, keys, values, queries
+        return image_stage(
+            self.sam.prompt_encoder, self.sam.mask_decoder.transformer, image_embeddings, mask_input, has_mask_input
+        )
+
+
+def image_stage(prompt_encoder, transformer, image_embeddings, mask_input, has_mask_input) -> tuple[torch.Tensor, ...]:
+    """The prompt-independent tensors of SAM's (and SAM 2's) two-way transformer; see DecoderImageStage."""
+    dense = prompt_encoder.embed_mask(mask_input, has_mask_input)
+    tokens = (image_embeddings + dense).flatten(2).transpose(1, 2)
+    pe = prompt_encoder.dense_positional_encoding().flatten(2).transpose(1, 2)
+    block = transformer.layers[0]
+    heads = block.cross_attn_token_to_image.num_heads
+    # Head-major (keys already transposed) so the prompt stage multiplies them without a copy.
+    keys = _heads(block.cross_attn_token_to_image.k_proj(tokens + pe), heads).transpose(-1, -2)
+    values = _heads(block.cross_attn_token_to_image.v_proj(tokens), heads)
+    queries = block.cross_attn_image_to_token.q_proj(tokens + pe)
+    return tokens, pe, keys, values, queries
 
 
 class DecoderPromptStage(nn.Module):
@@ -94,44 +100,54 @@ class DecoderPromptStage(nn.Module):
     def __init__(self, sam: Sam) -> None:
         super().__init__()
         self.sam = sam
-        transformer = sam.mask_decoder.transformer
-        if not transformer.layers[0].skip_first_layer_pe or any(b.skip_first_layer_pe for b in transformer.layers[1:]):
-            raise ValueError("the split decoder expects SAM's layout: only the first block skips the query PE")
+        check_split_layout(sam.mask_decoder.transformer)
 
     def forward(self, image_tokens, image_pe, attn_keys, attn_values, attn_queries, point_coords, point_labels):
         decoder = self.sam.mask_decoder
-        transformer = decoder.transformer
         sparse = self.sam.prompt_encoder.embed_points(point_coords, point_labels)
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
         prompt = torch.cat((output_tokens.unsqueeze(0).expand(sparse.shape[0], -1, -1), sparse), dim=1)
-
-        first = transformer.layers[0]
-        queries = first.norm1(first.self_attn(q=prompt, k=prompt, v=prompt))
-        attended = _tokens_to_projected_image(first.cross_attn_token_to_image, queries + prompt, attn_keys, attn_values)
-        queries = first.norm2(queries + attended)
-        queries = first.norm3(queries + first.mlp(queries))
-        attention = first.cross_attn_image_to_token
-        token_keys, token_values = _token_keys_values(attention, queries, prompt)
-        logits = attn_queries @ _block_diagonal(token_keys)  # [B, N, h*T]
-        keys = first.norm4(image_tokens + _image_to_tokens(attention, logits, token_values))
-
-        for block in transformer.layers[1:]:
-            keys_pe = keys + image_pe
-            q = queries + prompt
-            queries = block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
-            queries = block.norm2(
-                queries + _tokens_to_image(block.cross_attn_token_to_image, queries + prompt, keys_pe, keys)
-            )
-            queries = block.norm3(queries + block.mlp(queries))
-            attention = block.cross_attn_image_to_token
-            token_keys, token_values = _token_keys_values(attention, queries, prompt)
-            logits = _image_query_logits(attention, keys_pe, token_keys)
-            keys = block.norm4(keys + _image_to_tokens(attention, logits, token_values))
-
-        final = _tokens_to_image(transformer.final_attn_token_to_image, queries + prompt, keys + image_pe, keys)
-        queries = transformer.norm_final_attn(queries + final)
-        masks = _upscale_and_project(decoder, keys, queries[:, 1 : 1 + decoder.num_mask_tokens])
+        queries, keys = prompt_stage(
+            decoder.transformer, prompt, image_tokens, image_pe, attn_keys, attn_values, attn_queries
+        )
+        masks = upscale_and_project(decoder, keys, queries[:, 1 : 1 + decoder.num_mask_tokens])
         return decoder.iou_prediction_head(queries[:, 0]), masks
+
+
+def check_split_layout(transformer) -> None:
+    """The split assumes SAM's transformer layout: only the first block skips the query PE."""
+    if not transformer.layers[0].skip_first_layer_pe or any(b.skip_first_layer_pe for b in transformer.layers[1:]):
+        raise ValueError("the split decoder expects SAM's layout: only the first block skips the query PE")
+
+
+def prompt_stage(transformer, prompt, image_tokens, image_pe, attn_keys, attn_values, attn_queries):
+    """The two-way transformer on ``prompt`` tokens [B, T, C] given the image stage's tensors
+    -> (output tokens [B, T, C] after the final attention and norm, image tokens [B, N, C])."""
+    first = transformer.layers[0]
+    queries = first.norm1(first.self_attn(q=prompt, k=prompt, v=prompt))
+    attended = _tokens_to_projected_image(first.cross_attn_token_to_image, queries + prompt, attn_keys, attn_values)
+    queries = first.norm2(queries + attended)
+    queries = first.norm3(queries + first.mlp(queries))
+    attention = first.cross_attn_image_to_token
+    token_keys, token_values = _token_keys_values(attention, queries, prompt)
+    logits = attn_queries @ _block_diagonal(token_keys)  # [B, N, h*T]
+    keys = first.norm4(image_tokens + _image_to_tokens(attention, logits, token_values))
+
+    for block in transformer.layers[1:]:
+        keys_pe = keys + image_pe
+        q = queries + prompt
+        queries = block.norm1(queries + block.self_attn(q=q, k=q, v=queries))
+        queries = block.norm2(
+            queries + _tokens_to_image(block.cross_attn_token_to_image, queries + prompt, keys_pe, keys)
+        )
+        queries = block.norm3(queries + block.mlp(queries))
+        attention = block.cross_attn_image_to_token
+        token_keys, token_values = _token_keys_values(attention, queries, prompt)
+        logits = _image_query_logits(attention, keys_pe, token_keys)
+        keys = block.norm4(keys + _image_to_tokens(attention, logits, token_values))
+
+    final = _tokens_to_image(transformer.final_attn_token_to_image, queries + prompt, keys + image_pe, keys)
+    return transformer.norm_final_attn(queries + final), keys
 
 
 def _tokens_to_projected_image(attention: Attention, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor):
@@ -196,8 +212,12 @@ def _image_to_tokens(attention: Attention, logits: torch.Tensor, token_values: t
     return weights @ mixes.reshape(mixes.shape[0], -1, mixes.shape[-1])
 
 
-def _upscale_and_project(decoder, keys: torch.Tensor, mask_tokens: torch.Tensor) -> torch.Tensor:
-    """Image tokens [B, N, C] (N = s*s) + mask tokens [B, K, C] -> mask logits [B, K, 4s, 4s]."""
+def upscale_and_project(decoder, keys: torch.Tensor, mask_tokens: torch.Tensor, skips=None) -> torch.Tensor:
+    """Image tokens [B, N, C] (N = s*s) + mask tokens [B, K, C] -> mask logits [B, K, 4s, 4s].
+
+    ``skips`` (SAM 2): the high-res features in the channels-last layouts of the two products,
+    [1, N, 4, C/4] added before the norm and [1, 16 N, C/8] before the last GELU (sam2_split_decoder.py).
+    """
     first, norm, _, second, _ = decoder.output_upscaling
     batch, tokens, _ = keys.shape
     side = math.isqrt(tokens)
@@ -207,11 +227,14 @@ def _upscale_and_project(decoder, keys: torch.Tensor, mask_tokens: torch.Tensor)
         keys.reshape(batch * tokens, -1), first.weight.permute(2, 3, 1, 0).flatten(0, 2), first.bias.repeat(4)
     )
     up = up.reshape(batch, tokens, 4, -1)  # [B, N, (dy, dx), C/4]
+    if skips is not None:
+        up = up + skips[1]
     up = F.gelu(F.layer_norm(up, (first.out_channels,), norm.weight, norm.bias, norm.eps))
     up = F.linear(
         up.reshape(batch * tokens * 4, -1), second.weight.permute(2, 3, 1, 0).flatten(0, 2), second.bias.repeat(4)
     )
-    up = F.gelu(up.reshape(batch, tokens * 16, -1))  # [B, N*16, C/8]
+    up = up.reshape(batch, tokens * 16, -1)  # [B, N*16, C/8]
+    up = F.gelu(up if skips is None else up + skips[0])
     hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1)
     masks = hyper @ up.transpose(1, 2)  # [B, K, N*16]: (mask; y, x, dy1, dx1, dy2, dx2)
     # Depth-to-space as two 4-D transposes (one 7-D transpose runs ~10x slower in onnxruntime):
