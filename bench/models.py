@@ -51,12 +51,13 @@ def has_official_decoder(model_type: str) -> bool:
 
 
 def _cached_dir_ok(directory: Path, backend: str | None, official_decoder: bool) -> bool:
-    """The cached export has the graphs the run needs: OpenVINO's too where OpenVINO is installed."""
+    """The cached export has the graphs the run needs: OpenVINO's too where OpenVINO is installed, the
+    split decoder (a cache from before SAM 2 had one is exported again) and SAM's official interface."""
     try:
-        find_model_files(directory, backend or ("openvino" if openvino_installed() else "onnxruntime"))
+        files = find_model_files(directory, backend or ("openvino" if openvino_installed() else "onnxruntime"))
     except ModelFileError:
         return False
-    return not official_decoder or any(directory.glob("*.decoder_official.fp32.onnx"))
+    return files.split and (not official_decoder or any(directory.glob("*.decoder_official.fp32.onnx")))
 
 
 def openvino_installed() -> bool:
@@ -78,7 +79,6 @@ def random_model_dir(model_type: str, backend: str | None = None, cache: Path | 
     print(f"exporting random-weight {model_type} to {directory} (once; cached)", file=sys.stderr, flush=True)
     model = load_model(model_type=model_type, random_seed=RANDOM_SEED)
     fmt = "both" if backend == "openvino" or openvino_installed() else "onnx"  # both: the engines get chosen
-    # SAM 2 exports its one decoder graph (sam2_decoder); SAM gets both layouts and the official interface
-    layout = {"official_decoder": True} if official_decoder else {"decoder": "full"}
-    export_model(model, directory, fmt, progress=lambda message: None, **layout)
+    # both decoder layouts; SAM also its official interface (SAM 2 has none)
+    export_model(model, directory, fmt, progress=lambda message: None, official_decoder=official_decoder)
     return directory

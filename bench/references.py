@@ -7,8 +7,9 @@
 - ``official_onnx``: SAM's own ONNX decoder interface (``<model>.decoder_official.fp32.onnx`` next to the
   decoder, written by ``sam-edge export --official-decoder``) in onnxruntime.
 
-- ``official_package``: Meta's ``segment-anything`` package (bench/official_package.py) on the same
-  weights, when it is installed (it needs torchvision).
+- ``official_package``: Meta's own package on the same weights, when it is installed (both need
+  torchvision): ``segment-anything`` for SAM (bench/official_package.py), ``sam2``'s SAM2ImagePredictor
+  for SAM 2 (bench/official_sam2.py).
 
 A reference that cannot be loaded is skipped with a reason, never an error: all are optional.
 """
@@ -78,10 +79,6 @@ def _spec_of(metadata: GraphMetadata):
 
 
 SAM2_NO_OFFICIAL_ONNX = "SAM 2 has no official ONNX decoder interface (segment_anything's is SAM's)"
-SAM2_PACKAGE = (
-    "segment-anything is SAM's package; SAM 2's official predictor (sam2's SAM2ImagePredictor) is what the "
-    "PyTorch reference reproduces on golden files (tests/test_sam2_golden_parity.py)"
-)
 
 
 def _not_for_sam2(reason: str):
@@ -121,10 +118,13 @@ def load_references(predictor, threads: int, wanted: set[str], checkpoint=None) 
     loaded, skipped = {}, {}
 
     def official_package():
+        """segment-anything's SamPredictor for SAM, sam2's SAM2ImagePredictor for SAM 2."""
         from sam_edge.bench.official_package import load_official_package
+        from sam_edge.bench.official_sam2 import load_official_sam2
 
         torch_predictor = loaded.get("torch") or load_torch_reference(predictor.metadata, threads, checkpoint)
-        return load_official_package(predictor.metadata, threads, torch_predictor.model)
+        load = load_official_sam2 if is_sam2_model(predictor.metadata) else load_official_package
+        return load(predictor.metadata, threads, torch_predictor.model)
 
     loaders = {
         "torch": lambda: load_torch_reference(predictor.metadata, threads, checkpoint),
@@ -132,7 +132,7 @@ def load_references(predictor, threads: int, wanted: set[str], checkpoint=None) 
         "official_package": official_package,
     }
     if is_sam2_model(predictor.metadata):
-        loaders.update(official_onnx=_not_for_sam2(SAM2_NO_OFFICIAL_ONNX), official_package=_not_for_sam2(SAM2_PACKAGE))
+        loaders["official_onnx"] = _not_for_sam2(SAM2_NO_OFFICIAL_ONNX)
     for name, loader in loaders.items():
         if name not in wanted:
             continue

@@ -26,7 +26,7 @@ REFERENCES = ("torch", "official_onnx", "official_package")  # loaded references
 REFERENCE_LABELS = {
     "torch": "PyTorch eager",
     "official_onnx": "official ONNX decoder",
-    "official_package": "official segment-anything",
+    "official_package": "official package",  # segment-anything for SAM, sam2 for SAM 2
     "official_logic": "official logic on our graphs",
 }  # needs no loading (bench/everything_bench.py)
 

@@ -272,7 +272,7 @@ def test_profile_sums_kernel_time_per_operator(bench_model, tmp_path, capsys):
 def test_a_sam2_model_runs_against_its_pytorch_reference_and_says_why_sams_references_do_not_apply(tmp_path):
     from sam2_golden_data import export_random_sam2
 
-    from sam_edge.bench.references import SAM2_NO_OFFICIAL_ONNX, SAM2_PACKAGE
+    from sam_edge.bench.references import SAM2_NO_OFFICIAL_ONNX
 
     export_random_sam2(tmp_path / "model")
     names = (
@@ -287,9 +287,12 @@ def test_a_sam2_model_runs_against_its_pytorch_reference_and_says_why_sams_refer
         progress=lambda message: None,
     )
     results = {result.name: result for result in report.results}
-    assert set(results["encoder"].ratios) == {"torch"} and set(results["predict_1_point"].ratios) == {"torch"}
+    assert set(results["encoder"].ratios) >= {"torch"} and "torch" in results["predict_1_point"].ratios
     assert results["official_onnx:predict_1_point"].skipped == SAM2_NO_OFFICIAL_ONNX
-    assert results["official_package:predict_1_point"].skipped == SAM2_PACKAGE
+    if importlib.util.find_spec("sam2") is None:  # the official package, optional (it needs torchvision)
+        assert results["official_package:predict_1_point"].skipped.startswith("the official sam2 package is not")
+    else:
+        assert set(results["predict_1_point"].ratios) == {"torch", "official_package"}
     expected = "segment_anything's generator is not SAM 2's (SAM2AutomaticMaskGenerator differs)"
     assert results["official_logic:everything"].skipped == expected
     assert report.roofline["scenarios"]["predict_1_point"]["floor_ms"] > 0  # SAM 2's decoder graph is counted
