@@ -7,6 +7,7 @@ usage errors (sam_edge/commands/parser.py holds the habits every command's optio
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -70,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sam-edge {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sam-edge info | head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (stdout replaced in-process)
+        pass
 
 
 def _note_printer(command: str, show_other):

@@ -5,6 +5,7 @@ coordinates, --model given a file, --max-pixels. Each bad input: exit 2, one std
 from __future__ import annotations
 
 import argparse
+import io
 import subprocess
 import sys
 import warnings
@@ -180,3 +181,18 @@ def test_a_damaged_tiff_is_one_line_although_libtiff_prints_its_own(tmp_path):
         f"sam-edge segment: error: image file {str(damaged)!r} is corrupt or truncated (OSError: decoder error -2); "
         "give a complete image file Pillow can decode (PNG, JPEG, TIFF, BMP, WebP, ...)"
     ]
+
+
+class _ClosedPipe(io.TextIOBase):
+    """stdout after the reader of a pipe has gone (`sam-edge info | head -1`): every write fails."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(monkeypatch, capsys):
+    from sam_edge.cli import main
+
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["info", "--no-compile"]) == 0
+    assert capsys.readouterr().err == ""
