@@ -14,16 +14,16 @@ OFFICIAL_TYPES = ("vit_b", "vit_l", "vit_h")  # the package has no MobileSAM (vi
 
 
 class OfficialPackagePredictor:
-    """segment_anything.SamPredictor behind the bench's predictor interface (set_image, predict,
-    predict_batch with boxes [B, 4] in the original image frame)."""
+    """An official predictor (segment_anything's SamPredictor; sam2's SAM2ImagePredictor in
+    bench/official_sam2.py) behind the bench's predictor interface (set_image, predict, predict_batch
+    with boxes [B, 4] in the original image frame), run in inference mode on ``threads`` threads."""
 
-    def __init__(self, sam_official, threads: int) -> None:
+    def __init__(self, official_predictor, threads: int) -> None:
         import torch
-        from segment_anything import SamPredictor
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.predictor = SamPredictor(sam_official.eval())
+        self.predictor = official_predictor
 
     def set_image(self, image: np.ndarray) -> None:
         with self.torch.inference_mode():
@@ -70,4 +70,6 @@ def load_official_package(metadata, threads: int, our_sam) -> OfficialPackagePre
             f"weights do not fit the official {metadata.model_type}: "
             f"missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
         )
-    return OfficialPackagePredictor(official, threads)
+    from segment_anything import SamPredictor
+
+    return OfficialPackagePredictor(SamPredictor(official.eval()), threads)

@@ -11,35 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from sam_edge.bench.official_package import OfficialPackagePredictor
+
 # The image-mode modules: every official key outside them belongs to video (memory) modules.
 IMAGE_MODE_PREFIXES = ("image_encoder.", "sam_prompt_encoder.", "sam_mask_decoder.", "no_mem_embed")
 
 
-class OfficialSam2Predictor:
-    """sam2's SAM2ImagePredictor behind the bench's predictor interface (set_image, predict,
-    predict_batch with boxes [B, 4] in the original image frame)."""
-
-    def __init__(self, model, threads: int) -> None:
-        import torch
-        from sam2.sam2_image_predictor import SAM2ImagePredictor
-
-        torch.set_num_threads(threads)
-        self.torch = torch
-        self.predictor = SAM2ImagePredictor(model.eval())
-
-    def set_image(self, image: np.ndarray) -> None:
-        with self.torch.inference_mode():
-            self.predictor.set_image(image)
-
-    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
-        with self.torch.inference_mode():
-            return self.predictor.predict(
-                point_coords=None if point_coords is None else np.asarray(point_coords, np.float32),
-                point_labels=None if point_labels is None else np.asarray(point_labels, np.float32),
-                box=None if box is None else np.asarray(box, np.float32),
-                mask_input=mask_input,
-                multimask_output=multimask_output,
-            )
+class OfficialSam2Predictor(OfficialPackagePredictor):
+    """sam2's SAM2ImagePredictor behind the bench's predictor interface; only batching differs from SAM's."""
 
     def predict_batch(self, boxes=None, multimask_output=True, **unused):
         """Boxes [B, 4] in one decoder call: SAM2ImagePredictor.predict takes them batched itself."""
@@ -74,4 +53,6 @@ def load_official_sam2(metadata, threads: int, our_sam2) -> OfficialSam2Predicto
             f"weights do not fit the official {metadata.model_type}: "
             f"missing {image_mode_missing[:3]}, unexpected {list(unexpected)[:3]}"
         )
-    return OfficialSam2Predictor(official, threads)
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    return OfficialSam2Predictor(SAM2ImagePredictor(official.eval()), threads)
