@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 import torch
-from make_golden import HERE, SEED, STRIDE, load_random_weights_module, make_image, run_cases
+from make_golden import HERE, make_image, write_golden
 
 # name: (widths, depths, squeeze-excite blocks); the full one is RepViT-M1, as build_edge_sam makes it.
 CONFIGS = {
@@ -75,17 +75,7 @@ class SamStylePredictor:
 
 
 def make_golden(name: str, images: list[np.ndarray]) -> None:
-    random_weights = load_random_weights_module()
-    model = build_official_edge_sam(name)
-    model.load_state_dict(random_weights.randomize_state_dict(model.state_dict(), SEED))
-    model.eval()
-    record = {"seed": np.int64(SEED), "stride": np.int64(STRIDE), "torch_version": np.str_(torch.__version__)}
-    with torch.no_grad():
-        for index, image in enumerate(images):
-            run_cases(SamStylePredictor(model), image, f"image{index}", record)
-    out = HERE / f"{name}.npz"
-    np.savez_compressed(out, **record)
-    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB)")
+    write_golden(name, build_official_edge_sam(name), SamStylePredictor, images)
 
 
 def write_official_keys() -> None:

@@ -162,15 +162,20 @@ def run_cases(predictor, image: np.ndarray, prefix: str, record: dict) -> None:
 def make_golden(name: str, images: list[np.ndarray]) -> None:
     from segment_anything import SamPredictor
 
-    random_weights = load_random_weights_module()
     kind, encoder_kwargs = CONFIGS[name]
-    model = build_official(kind, encoder_kwargs)
+    write_golden(name, build_official(kind, encoder_kwargs), SamPredictor, images)
+
+
+def write_golden(name: str, model, predictor_type, images: list[np.ndarray]) -> None:
+    """Seed ``model``'s weights, run every case on ``images`` through ``predictor_type(model)`` and write
+    ``<name>.npz``."""
+    random_weights = load_random_weights_module()
     model.load_state_dict(random_weights.randomize_state_dict(model.state_dict(), SEED))
     model.eval()  # again: MobileSAM's TinyViT caches its attention biases when eval() runs (README does this too)
     record = {"seed": np.int64(SEED), "stride": np.int64(STRIDE), "torch_version": np.str_(torch.__version__)}
     with torch.no_grad():
         for index, image in enumerate(images):
-            run_cases(SamPredictor(model), image, f"image{index}", record)
+            run_cases(predictor_type(model), image, f"image{index}", record)
     out = HERE / f"{name}.npz"
     np.savez_compressed(out, **record)
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB)")
