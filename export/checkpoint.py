@@ -209,15 +209,15 @@ def load_sam(checkpoint: str | Path, model_type: str | ModelSpec | None = None) 
     state_dict = read_state_dict(checkpoint)
     detected = detect_spec(state_dict)
     spec = get_spec(model_type) if isinstance(model_type, str) else (model_type or detected)
-    folded = _folded_layout_problem(state_dict, spec)
-    if folded:
+    problems = describe_mismatch(state_dict, spec) if spec is not None else ""
+    folded = _folded_layout_problem(state_dict, spec) if spec is None or problems else ""
+    if folded:  # named before the key lists: they would only list the folded layers' keys
         raise CheckpointError(f"checkpoint {checkpoint} {folded}")
     if spec is None:
         raise CheckpointError(
             f"checkpoint {checkpoint} is not a SAM model of a known variant ({', '.join(OFFICIAL_SPECS)}); "
             "its keys should start with image_encoder., prompt_encoder., mask_decoder."
         )
-    problems = describe_mismatch(state_dict, spec)
     if problems:
         raise CheckpointError(f"checkpoint {checkpoint} does not fit {spec.name} ({problems}); {_fit_hint(detected)}")
     model = Sam(spec)

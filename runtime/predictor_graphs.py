@@ -17,7 +17,6 @@ from sam_edge.runtime.backends import Backend, open_backend
 from sam_edge.runtime.decoders import FullDecoder, SplitDecoder
 from sam_edge.runtime.default_model import find_model_dir
 from sam_edge.runtime.errors import InvalidInputError, ModelFileError
-from sam_edge.runtime.graph_file import GraphFile
 from sam_edge.runtime.interface import SAM2_DECODER, SAM2_DECODER_IMAGE, SAM2_DECODER_PROMPT, SAM2_ENCODER
 from sam_edge.runtime.metadata import check_same_model
 from sam_edge.runtime.model_dir import ModelFiles, find_model_files
@@ -140,7 +139,7 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
     if files.split and split_decoder is not False:
         image_stage = open_backend(files.decoder_image, files.decoder_backend, threads, spinning=False)
         prompt_stage = open_backend(files.decoder_prompt, files.decoder_backend, threads, spinning=spin_wait)
-        if _is_sam2_graph(files.decoder_prompt):
+        if prompt_stage.metadata.part == SAM2_DECODER_PROMPT.part:
             return Sam2SplitDecoder(
                 require_part(image_stage, SAM2_DECODER_IMAGE.part), require_part(prompt_stage, SAM2_DECODER_PROMPT.part)
             )
@@ -148,12 +147,6 @@ def _open_decoder(files: ModelFiles | None, decoder, backend, threads, split_dec
     if files.decoder is None:
         raise ModelFileError(f"{model_dir} has only the split decoder; pass split_decoder=None or True")
     return full_decoder(open_backend(files.decoder, files.decoder_backend, threads, spinning=spin_wait))
-
-
-def _is_sam2_graph(path: Path | None) -> bool:
-    """Whether ``path`` is named as one of SAM 2's graphs (its metadata is checked when opened)."""
-    graph = GraphFile.parse(path) if path is not None else None
-    return graph is not None and graph.part.startswith("sam2_")
 
 
 def _directory_of(files: ModelFiles) -> Path:

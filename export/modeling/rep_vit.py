@@ -127,9 +127,10 @@ def block_plan(spec: RepViTSpec) -> list[tuple[int, int, int, bool]]:
 
 
 class RepViTEncoder(nn.Module):
-    """RepViT trunk + two-level fuse + SAM's neck: [B, 3, S, S] -> [B, out_chans, S/16, S/16]."""
+    """RepViT trunk + two-level fuse + SAM's neck: [B, 3, S, S] -> [B, out_chans, S/16, S/16], any S
+    divisible by 32 (all convolutions: nothing depends on the input size)."""
 
-    def __init__(self, spec: RepViTSpec, image_size: int = 1024, out_chans: int = 256) -> None:
+    def __init__(self, spec: RepViTSpec, out_chans: int = 256) -> None:
         super().__init__()
         stem_width = spec.widths[0]
         stem = nn.Sequential(
@@ -147,7 +148,6 @@ class RepViTEncoder(nn.Module):
             nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False),
             LayerNorm2d(out_chans),
         )
-        self.image_size = image_size
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image

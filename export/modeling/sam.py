@@ -31,7 +31,7 @@ def build_image_encoder(spec: ModelSpec) -> nn.Module:
     if spec.encoder.kind == "rep_vit":
         from sam_edge.export.modeling.rep_vit import RepViTEncoder
 
-        return RepViTEncoder(spec.encoder, spec.image_size, out_chans)
+        return RepViTEncoder(spec.encoder, out_chans)
     raise ValueError(f"unknown encoder kind {spec.encoder.kind!r}; expected 'vit', 'tiny_vit', 'nano' or 'rep_vit'")
 
 
