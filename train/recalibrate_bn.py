@@ -64,10 +64,11 @@ def recalibrate(sam: Sam, images: int, size: int) -> None:
         norm.train()
     sam.set_image_size(size)
     rng = np.random.default_rng(0)
+    device = next(sam.parameters()).device
     with torch.no_grad():
         for index in range(images):
             sample = make_sample(1_000_000 + CALIBRATION_STEP_OFFSET + index, size, 1, rng)
-            sam.encode_image(sample.image)
+            sam.encode_image(sample.image.to(device))
             if (index + 1) % 20 == 0:
                 print(f"  {index + 1}/{images} scenes", flush=True)
     for norm in norms:

@@ -26,18 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from data import make_sample  # noqa: E402
-from losses import round_loss  # noqa: E402
-from prompt_sampling import correction_clicks, first_prompts  # noqa: E402
 from recalibrate_bn import batch_norms, recalibrate  # noqa: E402
+from scene_prefetch import ScenePrefetcher  # noqa: E402
+from train_step import train_step  # noqa: E402
 
 from sam_edge.export.modeling.sam import Sam  # noqa: E402
 from sam_edge.export.specs import get_spec  # noqa: E402
-from sam_edge.scenes import training_seed  # noqa: E402
 
 CHECKPOINT = "last.pt"
 LOG = "log.jsonl"
@@ -85,6 +82,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--warmup-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--device", default="cpu", help="torch device: cpu (the recipe's), cuda, cuda:N, or auto (cuda when present)"
+    )
+    parser.add_argument(
+        "--scenes-per-step",
+        type=int,
+        default=1,
+        help="scenes per optimizer step, encoded as one batch (BatchNorm then sees them together); 1 on CPU",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes generating the next steps' scenes ahead (0: inline)"
+    )
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--log-every", type=int, default=20)
     parser.add_argument(
@@ -110,73 +119,6 @@ def learning_rate(args, step: int, progress: float) -> float:
     return args.lr * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def decode_group(sam: Sam, embedding, coords, labels, previous, targets, multimask: bool):
-    """One decoder call for prompts sharing a layout; returns (loss, chosen logits [K, 1, h, w], IoU [K])."""
-    count = len(coords)
-    if previous is None:
-        mask_input = torch.zeros((count, 1) + targets.shape[-2:])
-        has_mask = torch.zeros(count)
-    else:
-        mask_input, has_mask = previous, torch.ones(count)
-    logits, iou_pred = sam.decode(embedding, torch.from_numpy(coords), torch.from_numpy(labels), mask_input, has_mask)
-    multimask_flags = torch.full((count,), multimask, dtype=torch.bool)
-    loss, chosen, iou = round_loss(logits, iou_pred, targets, multimask_flags)
-    picked = logits[torch.arange(count), chosen][:, None]
-    return loss, picked.detach(), iou
-
-
-def input_frame_masks(low_res_logits: torch.Tensor, input_size: tuple[int, int]) -> np.ndarray:
-    """[K, 1, S/4, S/4] logits -> [K, h, w] bool in the input frame (nearest 4x upsampling, crop)."""
-    upsampled = F.interpolate(low_res_logits, scale_factor=4.0, mode="nearest")[:, 0]
-    return (upsampled[:, : input_size[0], : input_size[1]] > 0).numpy()
-
-
-def train_step(sam: Sam, args, step: int, image_size: int) -> dict:
-    """Interactive-segmentation rounds on one scene; returns losses and IoUs for the log."""
-    rng = np.random.default_rng((args.seed, step))
-    sample = make_sample(training_seed(step), image_size, args.instances, rng, args.prompts_per_instance)
-    sam.set_image_size(image_size)
-    embedding = sam.encode_image(sample.image)
-    use_box = rng.random(len(sample.input_masks)) < 0.5
-    coords, labels = first_prompts(sample.input_masks, use_box, rng, image_size)
-    losses, first_iou, last_iou = [], [], []
-    for group in (use_box, ~use_box):
-        if not group.any():
-            continue
-        masks, targets = sample.input_masks[group], sample.low_res_targets[torch.from_numpy(group)]
-        clicks, click_labels = np.zeros((group.sum(), 0, 2), np.float32), np.zeros((group.sum(), 0), np.float32)
-        box_coords, box_labels = coords[group], labels[group]
-        previous = None
-        for round_index in range(args.rounds + 1):
-            if round_index:
-                new_coords, new_labels = correction_clicks(input_frame_masks(previous, sample.input_size), masks, rng)
-                clicks = np.concatenate([clicks, new_coords], axis=1)
-                click_labels = np.concatenate([click_labels, new_labels], axis=1)
-            prompt_coords = (
-                np.concatenate([clicks, box_coords], axis=1)
-                if group is use_box
-                else np.concatenate([box_coords[:, :1], clicks, box_coords[:, 1:]], axis=1)
-            )
-            prompt_labels = (
-                np.concatenate([click_labels, box_labels], axis=1)
-                if group is use_box
-                else np.concatenate([box_labels[:, :1], click_labels, box_labels[:, 1:]], axis=1)
-            )
-            multimask = round_index == 0 and group is not use_box
-            loss, previous, iou = decode_group(
-                sam, embedding, prompt_coords, prompt_labels, previous, targets, multimask
-            )
-            losses.append(loss)
-            (first_iou if round_index == 0 else last_iou).append(iou) if round_index in (0, args.rounds) else None
-    total = torch.stack(losses).mean()
-    total.backward()
-    return {
-        "loss": float(total.detach()),
-        "iou_first": float(torch.cat(first_iou).mean()),
-        "iou_last": float(torch.cat(last_iou).mean()) if last_iou else float("nan"),
-    }
-
-
 def check_settings(args) -> None:
     """Refuse settings that cannot train: one line each."""
     for name in ("warm_size", "image_size"):
@@ -192,6 +134,25 @@ def check_settings(args) -> None:
         raise SystemExit(f"--cpu-hours must be > 0; got {args.cpu_hours}")
     if args.hours <= 0 or args.instances < 1 or args.rounds < 0 or args.prompts_per_instance < 1:
         raise SystemExit("--hours must be > 0, --instances >= 1, --prompts-per-instance >= 1 and --rounds >= 0")
+    if args.scenes_per_step < 1 or args.workers < 0:
+        raise SystemExit(
+            f"--scenes-per-step must be >= 1 and --workers >= 0; got {args.scenes_per_step} and {args.workers}"
+        )
+
+
+def training_device(name: str) -> torch.device:
+    """The --device as a torch device; one line when it is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SystemExit(f"--device must be cpu, cuda, cuda:N or auto; got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: this torch sees no CUDA device (use cpu or auto)")
+    if device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device must be cpu, cuda, cuda:N or auto; got {name!r}")
+    return device
 
 
 def save_checkpoint(
@@ -201,7 +162,7 @@ def save_checkpoint(
     temp = path.with_name(path.name + ".partial")
     torch.save(
         {
-            "model": sam.state_dict(),
+            "model": {key: value.cpu() for key, value in sam.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_seconds": elapsed,
@@ -214,8 +175,8 @@ def save_checkpoint(
     os.replace(temp, path)
 
 
-def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
-    """Model, optimizer, next step, elapsed seconds and the step the LR warm-up counts from."""
+def open_run(args, device: torch.device) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
+    """Model (on ``device``), optimizer, next step, elapsed seconds and the step the LR warm-up counts from."""
     checkpoint_path = args.resume_from or args.out / CHECKPOINT
     if (args.out / CHECKPOINT).exists() and not (args.resume or args.force):
         raise SystemExit(f"{checkpoint_path} exists: pass --resume to continue it or --force to start over")
@@ -225,12 +186,15 @@ def open_run(args) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     sam = Sam(get_spec("nano"))
+    if resuming:
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        sam.load_state_dict(state["model"])
+    # On the device before the optimizer exists: its state then lives (and loads) beside the weights.
+    sam.to(device)
     optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     if not resuming:
         (args.out / LOG).unlink(missing_ok=True)
         return sam, optimizer, 0, 0.0, 0
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    sam.load_state_dict(state["model"])
     step = int(state["step"])
     if "optimizer" not in state:  # a weights-only snapshot: Adam's moments restart, so warm up again
         return sam, optimizer, step, float(state["elapsed_seconds"]), step
@@ -260,7 +224,8 @@ def main(argv=None) -> None:
     # Trained attention puts many weights below float32's smallest normal number, and each product
     # with one costs a microcode assist on x86: flushing them keeps late steps as fast as early ones.
     torch.set_flush_denormal(True)
-    sam, optimizer, step, elapsed, warmup_origin = open_run(args)
+    device = training_device(args.device)
+    sam, optimizer, step, elapsed, warmup_origin = open_run(args, device)
     bn_frozen = (
         bool(
             torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True).get(
@@ -286,6 +251,9 @@ def main(argv=None) -> None:
         flush=True,
     )
     last_save, window = time.perf_counter(), []
+    prefetcher = ScenePrefetcher(
+        args.seed, args.instances, args.prompts_per_instance, args.scenes_per_step, args.workers
+    )
     with open(args.out / LOG, "a") as log:
         while used() < budget:
             started = time.perf_counter()
@@ -308,7 +276,8 @@ def main(argv=None) -> None:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            record = train_step(sam, args, step, image_size)
+            draws = prefetcher.draws(step, image_size)
+            record = train_step(sam, draws, image_size, args.rounds, device)
             torch.nn.utils.clip_grad_norm_(sam.parameters(), 1.0)
             optimizer.step()
             step += 1
@@ -332,11 +301,12 @@ def main(argv=None) -> None:
                 cpu = cpu_before + time.process_time()
                 save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen, cpu)
                 last_save = time.perf_counter()
+    prefetcher.close()
     cpu = cpu_before + time.process_time()
     save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen, cpu)
     save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
     # A plain state dict in the official checkpoint format: `sam-edge export --checkpoint OUT/nano.pth`.
-    torch.save(sam.state_dict(), args.out / "nano.pth")
+    torch.save({key: value.cpu() for key, value in sam.state_dict().items()}, args.out / "nano.pth")
     print(f"done: {step} steps in {elapsed / 3600:.2f} h ({cpu / 3600:.2f} CPU-h); checkpoint {args.out / CHECKPOINT}")
 
 
