@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 
 import torch  # noqa: E402
 from prompt_sampling import jittered_box  # noqa: E402
+from run_checkpoint import open_run  # noqa: E402
 from scene_prefetch import ScenePrefetcher  # noqa: E402
 from train_nano import check_settings, parse_args, stage_size, training_device  # noqa: E402
 from train_step import train_step  # noqa: E402
@@ -110,3 +111,40 @@ def test_a_step_on_two_scenes_decodes_each_prompt_against_its_own_scene():
         both = sam.encode_image(torch.cat([d.sample.image for d in draws]))
         alone = sam.encode_image(draws[1].sample.image)
     torch.testing.assert_close(both[1:], alone, atol=1e-5, rtol=1e-4)
+
+
+def refusal_of(tmp_path, payload) -> str:
+    path = tmp_path / "given.pt"
+    if isinstance(payload, bytes):
+        path.write_bytes(payload)
+    else:
+        torch.save(payload, path)
+    args = args_of("--resume-from", str(path))
+    args.out = tmp_path / "run"
+    with pytest.raises(SystemExit) as refused:
+        open_run(args, torch.device("cpu"))
+    assert not args.out.exists()  # nothing written for a run that cannot start
+    return str(refused.value)
+
+
+def test_a_checkpoint_of_another_shape_is_refused_in_one_line(tmp_path):
+    weights = Sam(get_spec("nano")).state_dict()
+    key = "mask_decoder.iou_token.weight"
+    weights[key] = torch.zeros(2, 128)
+    del weights["mask_decoder.mask_tokens.weight"]
+    message = refusal_of(tmp_path, {"model": weights, "step": 10})
+    assert message == (
+        f"{tmp_path / 'given.pt'} holds a model of another shape than nano's: 1 weights missing and 1 of another "
+        f"shape (e.g. {key}: (2, 128), nano has (1, 256))"
+    )
+
+
+def test_a_plain_state_dict_or_an_unreadable_file_is_refused_in_one_line(tmp_path):
+    message = refusal_of(tmp_path, Sam(get_spec("nano")).state_dict())
+    assert message.endswith(
+        "is not a training checkpoint: expected OUT/last.pt or OUT/snapshot.pt of train_nano.py "
+        "(with 'model' and 'step'), not a plain state dict such as nano.pth"
+    )
+    message = refusal_of(tmp_path, b"not a checkpoint")
+    assert message.startswith(f"{tmp_path / 'given.pt'} is not a training checkpoint torch can read safely: ")
+    assert "\n" not in message

@@ -12,6 +12,9 @@ training runs at --image-size (512, 4x cheaper); the last --finetune-fraction ru
 the encoder's BatchNorm statistics first re-estimated at 1024 and then frozen (see
 recalibrate_bn.py): one scene per step means BatchNorm trains on per-image statistics, and the
 fine-tune lets the network adapt to the running statistics that inference uses.
+
+On a GPU (train/gpu_train.sh): --device cuda, --scenes-per-step to batch scenes, --workers to
+generate them ahead (docs/training.md). A resumed checkpoint of another shape is refused in one line.
 """
 
 from __future__ import annotations
@@ -30,14 +33,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recalibrate_bn import batch_norms, recalibrate  # noqa: E402
+from run_checkpoint import CHECKPOINT, LOG, open_run, save_checkpoint, save_snapshot  # noqa: E402
 from scene_prefetch import ScenePrefetcher  # noqa: E402
 from train_step import train_step  # noqa: E402
-
-from sam_edge.export.modeling.sam import Sam  # noqa: E402
-from sam_edge.export.specs import get_spec  # noqa: E402
-
-CHECKPOINT = "last.pt"
-LOG = "log.jsonl"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -155,68 +153,6 @@ def training_device(name: str) -> torch.device:
     return device
 
 
-def save_checkpoint(
-    path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False, cpu: float = 0.0
-) -> None:
-    """Atomic: a crash during the write leaves the previous checkpoint intact."""
-    temp = path.with_name(path.name + ".partial")
-    torch.save(
-        {
-            "model": {key: value.cpu() for key, value in sam.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "elapsed_seconds": elapsed,
-            "cpu_seconds": cpu,
-            "bn_frozen": bn_frozen,
-            "args": {k: str(v) for k, v in vars(args).items()},
-        },
-        temp,
-    )
-    os.replace(temp, path)
-
-
-def open_run(args, device: torch.device) -> tuple[Sam, torch.optim.Optimizer, int, float, int]:
-    """Model (on ``device``), optimizer, next step, elapsed seconds and the step the LR warm-up counts from."""
-    checkpoint_path = args.resume_from or args.out / CHECKPOINT
-    if (args.out / CHECKPOINT).exists() and not (args.resume or args.force):
-        raise SystemExit(f"{checkpoint_path} exists: pass --resume to continue it or --force to start over")
-    resuming = args.resume or args.resume_from is not None
-    if resuming and not checkpoint_path.exists():
-        raise SystemExit(f"no checkpoint to resume at {checkpoint_path}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
-    sam = Sam(get_spec("nano"))
-    if resuming:
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        sam.load_state_dict(state["model"])
-    # On the device before the optimizer exists: its state then lives (and loads) beside the weights.
-    sam.to(device)
-    optimizer = torch.optim.AdamW(sam.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    if not resuming:
-        (args.out / LOG).unlink(missing_ok=True)
-        return sam, optimizer, 0, 0.0, 0
-    step = int(state["step"])
-    if "optimizer" not in state:  # a weights-only snapshot: Adam's moments restart, so warm up again
-        return sam, optimizer, step, float(state["elapsed_seconds"]), step
-    optimizer.load_state_dict(state["optimizer"])
-    return sam, optimizer, step, float(state["elapsed_seconds"]), 0
-
-
-def previous_cpu_seconds(args) -> float:
-    """CPU seconds a resumed run had used (0 for a new run, or a checkpoint written before they were kept)."""
-    if not (args.resume or args.resume_from):
-        return 0.0
-    state = torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True)
-    return float(state.get("cpu_seconds", 0.0))
-
-
-def save_snapshot(checkpoint: Path, snapshot: Path) -> None:
-    """Weights + progress only (no optimizer state): small enough to carry between machines."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    kept = ("model", "step", "elapsed_seconds", "cpu_seconds", "bn_frozen")
-    torch.save({k: state[k] for k in kept if k in state}, snapshot)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     check_settings(args)
@@ -225,19 +161,12 @@ def main(argv=None) -> None:
     # with one costs a microcode assist on x86: flushing them keeps late steps as fast as early ones.
     torch.set_flush_denormal(True)
     device = training_device(args.device)
-    sam, optimizer, step, elapsed, warmup_origin = open_run(args, device)
-    bn_frozen = (
-        bool(
-            torch.load(args.resume_from or args.out / CHECKPOINT, map_location="cpu", weights_only=True).get(
-                "bn_frozen", False
-            )
-        )
-        if (args.resume or args.resume_from)
-        else False
-    )
+    start = open_run(args, device)
+    sam, optimizer, step, elapsed = start.sam, start.optimizer, start.step, start.elapsed_seconds
+    bn_frozen, warmup_origin = start.bn_frozen, start.warmup_origin
     # CPU time of this process (all its threads) across resumes: on a machine shared with other work
     # the wall-clock budget buys fewer CPU-seconds, and the learning curve is reported against these.
-    cpu_before = previous_cpu_seconds(args) - time.process_time()
+    cpu_before = start.cpu_seconds - time.process_time()
     sam.train()
     budget = (args.cpu_hours or args.hours) * 3600
 
