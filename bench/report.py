@@ -15,6 +15,7 @@ from pathlib import Path
 from sam_edge import __version__
 from sam_edge.runtime.atomic_write import atomic_output, prepare_output_dir
 
+from .batching import batching_figures, batching_text
 from .eval_report import engines_text
 from .plot import render_distributions
 from .runner import BenchReport, ScenarioResult
@@ -57,7 +58,14 @@ def report_json(reports: list[BenchReport]) -> dict:
         "sam_edge": {
             "settings": _settings_record(first),
             "models": [
-                {"model": r.model, "memory": r.memory, "targets": r.targets, "roofline": r.roofline, "passed": r.passed}
+                {
+                    "model": r.model,
+                    "memory": r.memory,
+                    "targets": r.targets,
+                    "roofline": r.roofline,
+                    "batching": batching_figures(r.results),
+                    "passed": r.passed,
+                }
                 for r in reports
             ],
             "passed": all(r.passed for r in reports),
@@ -201,7 +209,7 @@ def report_markdown(reports: list[BenchReport], command: str) -> str:
         title = f"{report.model['model_id']} ({engines_text(report.model)})"
         parts.append(
             f"\n## {title}\n\nExecutes (on this CPU, {isa}): "
-            f"{executes}.\n\n{markdown_table(report)}\n"
+            f"{executes}.\n\n{markdown_table(report)}\n{batching_text(batching_figures(report.results))}"
             f"Targets:\n\n{targets_text(report)}\n{roofline_text(report)}"
         )
     parts.append("\n![latency distributions](bench.png)\n")

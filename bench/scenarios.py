@@ -60,6 +60,9 @@ class PromptCase:
     kwargs: Callable[["BenchContext"], dict]
     batched: bool = False
     quick_rounds: int = 2
+    rounds: int = 20
+    prompts: int = 1  # prompts per call (predict_batch)
+    single: str | None = None  # the one-prompt case a batched call is weighed against (bench/batching.py)
 
 
 @dataclass
@@ -128,6 +131,14 @@ def _points_5(ctx: BenchContext) -> dict:
     return {"point_coords": coords, "point_labels": np.array([1, 1, 1, 0, 0])}
 
 
+def _points_64(ctx: BenchContext) -> dict:
+    """64 single-point prompts on an 8 x 8 grid over the image: [64, 1, 2] coordinates, [64, 1] labels."""
+    height, width = ctx.image.shape[:2]
+    grid = (np.arange(8) + 0.5) / 8
+    xs, ys = np.meshgrid(grid * width, grid * height)
+    return {"point_coords": np.stack([xs, ys], -1).reshape(64, 1, 2), "point_labels": np.ones((64, 1))}
+
+
 def _boxes_16(ctx: BenchContext) -> dict:
     height, width = ctx.image.shape[:2]
     corners = np.stack(np.meshgrid(np.arange(4), np.arange(4)), axis=-1).reshape(16, 2)
@@ -151,6 +162,18 @@ PROMPT_CASES = (
         _boxes_16,
         batched=True,
         quick_rounds=1,
+        prompts=16,
+        single="predict_1_box",
+    ),
+    PromptCase(
+        "predict_64_points",
+        "predict_batch, 64 single-point prompts in one decoder call, 3 masks each",
+        _points_64,
+        batched=True,
+        quick_rounds=1,
+        rounds=7,
+        prompts=64,
+        single="predict_1_point",
     ),
 )
 GATED_SCENARIO = "predict_1_point"  # its p95 is the real-time gate (--target-ms)
@@ -299,7 +322,7 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
     }
     for case in PROMPT_CASES:
         table[case.name] = (
-            Scenario(case.name, case.what, "decoder", 20, case.quick_rounds),
+            Scenario(case.name, case.what, "decoder", case.rounds, case.quick_rounds),
             lambda ctx, c=case: _prompt_call(c, ctx),
         )
         for reference, factory in (
@@ -312,7 +335,7 @@ def _scenarios() -> dict[str, tuple[Scenario, Callable[[BenchContext], Callable[
                 name,
                 f"{REFERENCE_LABELS[reference]}: {case.what}",
                 "decoder",
-                20,
+                case.rounds,
                 1,
                 reference=reference,
                 compares_with=case.name,

@@ -136,6 +136,22 @@ def test_markdown_names_each_timed_scenario_and_each_skip_once(quick_run):
     assert "vs PyTorch eager" in markdown and "x |" in markdown
 
 
+def test_batched_calls_are_weighed_against_as_many_single_calls_of_the_same_run(quick_run):
+    _, record, out, _ = quick_run
+    entries = timed_entries(quick_run)
+    figures = {f["scenario"]: f for f in record["sam_edge"]["models"][0]["batching"]}
+    assert set(figures) == {"predict_16_boxes", "predict_64_points"}
+    for name, single, prompts in (
+        ("predict_16_boxes", "predict_1_box", 16),
+        ("predict_64_points", "predict_1_point", 64),
+    ):
+        batched_s, single_s = entries[name]["stats"]["median"], entries[single]["stats"]["median"]
+        assert figures[name]["single"] == single and figures[name]["prompts"] == prompts
+        assert figures[name]["batched_vs_single_calls"] == pytest.approx(batched_s / (prompts * single_s))
+    line = next(line for line in (out / "bench.md").read_text().splitlines() if line.startswith("- predict_64_points:"))
+    assert f"x 64 calls of predict_1_point ({figures['predict_64_points']['single_ms']:.2f} ms each)" in line
+
+
 def test_png_plots_every_scenario(quick_run):
     with Image.open(quick_run[2] / "bench.png") as image:
         assert image.size[0] > 500 and image.size[1] > 22 * len(SCENARIOS)
