@@ -55,9 +55,9 @@ def test_track_follows_the_object_through_every_frame(video, tmp_path):
     records = document["frames"]
     assert [record["frame"] for record in records] == list(range(FRAMES))
     assert [record["time_s"] for record in records] == pytest.approx([index / FPS for index in range(FRAMES)])
-    # measured with the bundled model: 0.90, 0.91, 0.92, 0.91, 0.90, 0.90, 0.90, 0.91 (12 frames: down to 0.86)
+    # measured with the bundled model: 0.82, 0.85, 0.82, 0.81, 0.77, 0.82, ... (the earlier model: 0.90-0.92)
     ious = [iou(decoded(record["segmentation"]), truth[record["frame"]]) for record in records]
-    assert min(ious) > 0.8, ious
+    assert min(ious) > 0.7, ious
     for record in records:
         mask = decoded(record["segmentation"])
         assert not record["lost"] and record["area"] == mask.sum() and 0 < record["score"] <= 1.5
@@ -77,8 +77,8 @@ def test_every_nth_frame_is_segmented_and_the_rest_skipped(video, tmp_path):
     assert [record["frame"] for record in document["frames"]] == [0, 3, 6]
     assert document["frames_skipped"] == 5 and document["carry"] == "box+logits"
     assert "not a multiple of 3" in document["skipped"]
-    # measured: 0.90 on frame 0; the carried logits then hold the mask back (docs/video.md)
-    assert iou(decoded(document["frames"][0]["segmentation"]), truth[0]) > 0.85
+    # measured: 0.82 on frame 0; the carried logits then hold the mask back (docs/video.md)
+    assert iou(decoded(document["frames"][0]["segmentation"]), truth[0]) > 0.75
     assert overlay_frames(out / "overlay.mp4") == [(480, 640)] * 3
 
 
@@ -89,12 +89,14 @@ def test_a_point_prompt_starts_the_track(video, tmp_path):
     document = json.loads((tmp_path / "p" / "masks.json").read_text())
     assert document["prompt"] == {"point": [590.0, 423.0], "label": 1, "box": None}
     first = decoded(document["frames"][0]["segmentation"])
-    assert first[423, 590] and iou(first, truth[0]) > 0.35  # measured 0.44: the point picks part of the object
+    assert iou(first, truth[0]) > 0.7  # measured 0.82 (the clicked pixel itself falls in a gap of the mask)
 
 
 def test_a_lost_mask_is_marked_and_the_rest_is_not_segmented(tmp_path):
-    # measured with the bundled model: the whole-frame box gives the whole white frame, then nothing on grey
-    frames = [np.full((120, 160, 3), 255, np.uint8)] + [np.full((120, 160, 3), 128, np.uint8)] * 3
+    # measured with the bundled model: the whole-frame box gives 1873 px of the red frame, then nothing on grey
+    red = np.zeros((120, 160, 3), np.uint8)
+    red[..., 0] = 255
+    frames = [red] + [np.full((120, 160, 3), 128, np.uint8)] * 3
     write_video(tmp_path / "fade.mp4", frames)
     out = tmp_path / "out"
     status, stdout, stderr = run_cli("track", tmp_path / "fade.mp4", "--box", "0,0,160,120", "--carry", "box",
@@ -103,7 +105,7 @@ def test_a_lost_mask_is_marked_and_the_rest_is_not_segmented(tmp_path):
     assert "4 frames, 4 segmented (every 1), 0 skipped" in stdout and "mask lost at frame 1" in stdout
     document = json.loads((out / "masks.json").read_text())
     assert document["lost_at_frame"] == 1 and [record["lost"] for record in document["frames"]] == [False] + [True] * 3
-    assert document["frames"][0]["area"] == 160 * 120
+    assert document["frames"][0]["area"] > 1000
     assert document["frames"][1] == {"frame": 1, "time_s": 0.1, "lost": True, "score": None, "bbox_xywh": None,
                                       "area": 0, "segmentation": None}  # fmt: skip
     assert overlay_frames(out / "overlay.mp4") == [(120, 160)] * 4
