@@ -20,6 +20,11 @@ CHECKPOINT = "last.pt"
 LOG = "log.jsonl"
 
 
+def cpu_weights(sam: Sam) -> dict:
+    """The state dict with CPU tensors, whatever device trained it: checkpoints load anywhere."""
+    return {key: value.cpu() for key, value in sam.state_dict().items()}
+
+
 def save_checkpoint(
     path: Path, sam: Sam, optimizer, step: int, elapsed: float, args, bn_frozen: bool = False, cpu: float = 0.0
 ) -> None:
@@ -27,7 +32,7 @@ def save_checkpoint(
     temp = path.with_name(path.name + ".partial")
     torch.save(
         {
-            "model": {key: value.cpu() for key, value in sam.state_dict().items()},
+            "model": cpu_weights(sam),
             "optimizer": optimizer.state_dict(),
             "step": step,
             "elapsed_seconds": elapsed,

@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from recalibrate_bn import batch_norms, recalibrate  # noqa: E402
-from run_checkpoint import CHECKPOINT, LOG, open_run, save_checkpoint, save_snapshot  # noqa: E402
+from run_checkpoint import CHECKPOINT, LOG, cpu_weights, open_run, save_checkpoint, save_snapshot  # noqa: E402
 from scene_prefetch import ScenePrefetcher  # noqa: E402
 from train_step import train_step  # noqa: E402
 
@@ -235,7 +235,7 @@ def main(argv=None) -> None:
     save_checkpoint(args.out / CHECKPOINT, sam, optimizer, step, elapsed, args, bn_frozen, cpu)
     save_snapshot(args.out / CHECKPOINT, args.out / "snapshot.pt")
     # A plain state dict in the official checkpoint format: `sam-edge export --checkpoint OUT/nano.pth`.
-    torch.save({key: value.cpu() for key, value in sam.state_dict().items()}, args.out / "nano.pth")
+    torch.save(cpu_weights(sam), args.out / "nano.pth")
     print(f"done: {step} steps in {elapsed / 3600:.2f} h ({cpu / 3600:.2f} CPU-h); checkpoint {args.out / CHECKPOINT}")
 
 
