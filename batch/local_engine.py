@@ -8,8 +8,9 @@ the parent and at most one item in flight, so the parent always knows what every
 - a worker that cannot load the model stops the job with the loader's one-line error;
 - Ctrl-C reaches the parent only (workers ignore SIGINT): it stops the workers with SIGTERM and the
   job ends with what had finished. A worker defers SIGTERM while it commits an item (writes the
-  output and its done marker, sends the row), and the parent reads the rows its stopped workers had
-  sent, so every output on disk has its marker and its manifest row; items still computing are lost.
+  output and its done marker, sends the row); the parent defers Ctrl-C while it takes a row off a
+  pipe and records it, and reads the rows its stopped workers had sent. So every output on disk has
+  its marker and its manifest row; items still computing are lost.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import contextlib
 import multiprocessing
 import signal
 import sys
+import threading
 from collections import deque
 from multiprocessing.connection import wait
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NoReturn
 
 from sam_edge.batch.item_worker import ItemWorker, TaskSpec
 from sam_edge.batch.items import BatchItem
@@ -32,11 +34,12 @@ STOP_SECONDS = 10.0  # how long a stopping worker may take to finish unwinding b
 
 def run_local(spec: TaskSpec, items: Iterable[BatchItem], workers: int, on_row: Callable[[dict], None]) -> None:
     """Process ``items`` on ``workers`` processes of ``spec.threads`` threads; ``on_row(row)`` per item done."""
-    pool = _Pool(spec, workers)
-    try:
-        pool.run(deque(items), on_row)
-    finally:
-        pool.stop(on_row)
+    with deferrable_ctrl_c() as ctrl_c:
+        pool = _Pool(spec, workers, ctrl_c)
+        try:
+            pool.run(deque(items), on_row)
+        finally:
+            pool.stop(on_row)
 
 
 class WorkerStartError(SamEdgeError, RuntimeError):
@@ -46,7 +49,7 @@ class WorkerStartError(SamEdgeError, RuntimeError):
 def _worker_main(spec: TaskSpec, conn) -> None:
     """A worker process: load the model, then process items from ``conn`` until None or the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers itself
-    sigterm = SigtermExit()
+    sigterm = DeferredStop(signal.SIGTERM, _exit_for)
     try:
         worker = ItemWorker(spec)
     except Exception as error:  # noqa: BLE001 - reported to the parent, which stops the job in one line
@@ -66,34 +69,60 @@ def _worker_main(spec: TaskSpec, conn) -> None:
             conn.send(("row", worker.commit(computed)))
 
 
-class SigtermExit:
-    """SIGTERM ends the worker with SystemExit (unwinding atomic writes), except inside ``deferred()``.
+def _exit_for(signum: int) -> NoReturn:
+    sys.exit(128 + signum)  # SystemExit unwinds the atomic writes under way
+
+
+def _interrupt(signum: int) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+class DeferredStop:
+    """``signum`` calls ``stop(signum)`` at once, except inside ``deferred()``, where it waits for the block's end.
 
     A flag rather than a signal mask: the engines' threads do not block signals, and Python runs
     its handlers on the main thread whichever thread the signal reached.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, signum: int, stop: Callable[[int], NoReturn]) -> None:
+        self.stop = stop
         self.deferring = False
         self.pending: int | None = None
-        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.previous = signal.signal(signum, self._on_signal)
 
-    def _on_sigterm(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
         if self.deferring:
             self.pending = signum
         else:
-            sys.exit(128 + signum)
+            self.stop(signum)
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        """Run the block whole; a SIGTERM that came meanwhile ends the worker right after it."""
+        """Run the block whole; a signal that came meanwhile stops the process right after it."""
         self.deferring = True
         try:
             yield
         finally:
             self.deferring = False
             if self.pending is not None:
-                sys.exit(128 + self.pending)
+                self.stop(self.pending)
+
+
+@contextlib.contextmanager
+def deferrable_ctrl_c() -> Iterator[DeferredStop | None]:
+    """Ctrl-C as a DeferredStop while the pool runs (None where this process cannot take it over:
+    off the main thread, or a caller that installed its own SIGINT handler); then the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield None
+        return
+    ctrl_c = DeferredStop(signal.SIGINT, _interrupt)
+    try:
+        yield ctrl_c
+    finally:
+        signal.signal(signal.SIGINT, ctrl_c.previous)
 
 
 class _Slot:
@@ -109,8 +138,9 @@ class _Slot:
 
 
 class _Pool:
-    def __init__(self, spec: TaskSpec, workers: int) -> None:
+    def __init__(self, spec: TaskSpec, workers: int, ctrl_c: DeferredStop | None) -> None:
         self.spec = spec
+        self.ctrl_c = ctrl_c
         self.context = multiprocessing.get_context("spawn")
         self.slots = [_Slot(self.context, spec) for _ in range(workers)]
 
@@ -130,19 +160,23 @@ class _Pool:
         """Handle every message waiting on ``slot``'s pipe; False when there was none (or the pipe broke)."""
         received = False
         while slot.conn.poll():
-            try:
-                kind, payload = slot.conn.recv()
-            except (EOFError, OSError):
-                return False
-            received = True
-            if kind == "error":
-                raise WorkerStartError(f"a worker could not load the model: {payload}")
-            if kind == "row":
-                on_row(payload)
-                slot.item = None
-            slot.ready = True
-            self._dispatch(slot, queue)
+            with self._uninterrupted():  # a row taken off the pipe is recorded before Ctrl-C stops the job
+                try:
+                    kind, payload = slot.conn.recv()
+                except (EOFError, OSError):
+                    return False
+                received = True
+                if kind == "error":
+                    raise WorkerStartError(f"a worker could not load the model: {payload}")
+                if kind == "row":
+                    on_row(payload)
+                    slot.item = None
+                slot.ready = True
+                self._dispatch(slot, queue)
         return received
+
+    def _uninterrupted(self):
+        return self.ctrl_c.deferred() if self.ctrl_c is not None else contextlib.nullcontext()
 
     def _dispatch(self, slot: _Slot, queue: deque) -> None:
         if slot.item is None and queue:

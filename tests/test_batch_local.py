@@ -255,8 +255,8 @@ def test_ctrl_c_stops_the_job_with_a_manifest_of_what_finished(tmp_path):
 
 _SIGTERM_SCRIPT = """
 import os, signal, sys, time
-from sam_edge.batch.local_engine import SigtermExit
-sigterm = SigtermExit()
+from sam_edge.batch.local_engine import DeferredStop
+sigterm = DeferredStop(signal.SIGTERM, lambda signum: sys.exit(128 + signum))
 with sigterm.deferred():
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(0.2)  # the handler has run by now; the block still goes on
@@ -274,3 +274,42 @@ def test_a_sigterm_outside_a_commit_ends_the_worker_at_once():
     script = _SIGTERM_SCRIPT.replace("with sigterm.deferred():", "if True:")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert (run.returncode, run.stdout) == (128 + signal.SIGTERM, ""), run.stderr
+
+
+_CTRL_C_SCRIPT = """
+import os, signal
+from sam_edge.batch.local_engine import deferrable_ctrl_c
+try:
+    with deferrable_ctrl_c() as ctrl_c:
+        with ctrl_c.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            print("recorded", flush=True)
+        print("after the block", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)
+"""
+
+
+def test_a_ctrl_c_while_the_parent_records_a_row_stops_the_job_only_after_it():
+    run = subprocess.run([sys.executable, "-c", _CTRL_C_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "recorded\ninterrupted\nTrue\n"), run.stderr
+
+
+def test_ctrl_c_is_left_alone_off_the_main_thread_and_under_a_callers_handler():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sam_edge.batch.local_engine import deferrable_ctrl_c
+
+    def taken_over() -> bool:
+        with deferrable_ctrl_c() as ctrl_c:
+            return ctrl_c is not None
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(taken_over).result() is False
+    own = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        assert taken_over() is False
+    finally:
+        signal.signal(signal.SIGINT, own)
+    assert taken_over() is (signal.getsignal(signal.SIGINT) is signal.default_int_handler)
