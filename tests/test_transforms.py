@@ -185,6 +185,21 @@ def test_upscaler_broadcasts_over_leading_axes():
         MaskUpscaler((37, 53), preprocess_shape(37, 53, 1024), output_size=(0, 10))
 
 
+def test_upscaler_in_groups_of_masks_gives_each_mask_its_own_result(monkeypatch):
+    import sam_edge.runtime.mask_upscale as mask_upscale
+
+    upscaler = MaskUpscaler((1000, 1500), preprocess_shape(1000, 1500, 1024))
+    low = (np.random.default_rng(3).standard_normal((3, 3, 256, 256)) * 4.0).astype(np.float32)
+    alone_logits = [upscaler.logits(mask) for mask in low.reshape(9, 256, 256)]
+    alone_masks = [upscaler.masks(mask) for mask in low.reshape(9, 256, 256)]
+    monkeypatch.setattr(mask_upscale, "GROUP_BYTES", 2 * 256 * 1500 * 4)  # groups of 2: the last one holds 1
+    logits, masks = upscaler.logits(low), upscaler.masks(low)
+    assert logits.shape == masks.shape == (3, 3, 1000, 1500)
+    np.testing.assert_array_equal(logits.reshape(9, 1000, 1500), np.stack(alone_logits))
+    np.testing.assert_array_equal(masks.reshape(9, 1000, 1500), np.stack(alone_masks))
+    assert upscaler.masks(low[:0]).shape == (0, 3, 1000, 1500)
+
+
 # --- hand-checked values and input checks -------------------------------------------------------------
 
 
