@@ -1,10 +1,11 @@
 """The two ways to run SAM's decoder on a batch of prompts: one full graph, or an image stage + a prompt stage.
 
 The split path (export/modeling/split_decoder.py) computes the same masks with the prompt-independent
-work done once per image: the image stage's outputs are kept with the ImageEmbedding (so the LRU cache of
-embeddings keeps them too, in memory; saved .npz files do not hold them), and each prompt runs
-only the prompt stage. A prompt with a mask input changes the image tokens, so for such prompts the
-image stage runs once per prompt (still one call for the batch).
+work done once per image: the image stage's outputs are kept with the ImageEmbedding while it is the
+predictor's current image (in memory; saved .npz files do not hold them; set_image drops them from
+the image it leaves, which stays in the LRU cache), and each prompt runs only the prompt stage.
+A prompt with a mask input changes the image tokens, so for such prompts the image stage runs
+once per prompt (still one call for the batch).
 """
 
 from __future__ import annotations

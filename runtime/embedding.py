@@ -54,8 +54,9 @@ class ImageEmbedding:
     ``embeddings`` [1, 256, 64, 64] float32; ``original_size`` (H, W) of the loaded image;
     ``input_size`` (h, w) after resizing the longest side to the model's image_size; ``model_id``
     names the weights that made it (decoders of other weights refuse it). ``decoder_state`` holds
-    what a split decoder computed from this embedding once (its image stage, ~10 MB), so an
-    embedding kept in the cache never needs it again; it lives in memory only (``save`` skips it:
+    what a split decoder computed from this embedding once (its image stage, ~14 MB), so later
+    prompts on it skip that work (``SamPredictor.set_image`` clears it on the image it leaves, a
+    server keeps it for every image it holds); it lives in memory only (``save`` skips it:
     recomputing takes milliseconds, storing it would make the file ~4x larger).
 
     A SAM 2 embedding (runtime/sam2_image.py) also holds ``high_res_features`` (high_res_feats_0

@@ -274,24 +274,35 @@ def test_corrupt_image_file(predictor, tmp_path):
     assert predictor.original_size == (480, 640)
 
 
-def test_image_stage_runs_once_per_cached_embedding(model_dir):
+def test_image_stage_runs_once_per_image_while_it_is_current(model_dir):
     predictor = SamPredictor(model_dir, threads=2)
     calls, run = [], predictor.decoder.image_stage.run
+    encodes, encode = [], predictor.encoder.run
 
     def counting_run(names, feeds):
         calls.append(len(feeds["has_mask_input"]))
         return run(names, feeds)
 
-    predictor.decoder.image_stage.run = counting_run
+    def counting_encode(names, feeds):
+        encodes.append(1)
+        return encode(names, feeds)
+
+    predictor.decoder.image_stage.run, predictor.encoder.run = counting_run, counting_encode
     flipped = np.asarray(Image.open(SAMPLE).convert("RGB"))[::-1].copy()  # another image
+    masks, embeddings = [], []
     for image in (SAMPLE, flipped, SAMPLE, flipped):
-        predictor.set_image(image)
-        predictor.predict(*POINT)
+        embeddings.append(predictor.set_image(image))
+        masks.append(predictor.predict(*POINT).masks)
         predictor.predict(box=[100, 120, 420, 400])
-    assert calls == [1, 1]  # both embeddings stay in the LRU cache with their image-stage outputs
+    # Both embeddings stay in the LRU cache (two encodes), but only the current image keeps the
+    # image stage's outputs: an image that comes back runs the image stage again, to the same masks.
+    assert (len(encodes), calls) == (2, [1, 1, 1, 1])
+    assert embeddings[2] is embeddings[0] and not embeddings[0].decoder_state and embeddings[1].decoder_state
+    np.testing.assert_array_equal(masks[0], masks[2])
+    np.testing.assert_array_equal(masks[1], masks[3])
     first = predictor.predict(*POINT)
     predictor.predict(*POINT, mask_input=first.low_res_logits[:1], multimask_output=False)
-    assert calls == [1, 1, 1]  # a mask input changes the image tokens: the image stage runs for that prompt
+    assert calls == [1, 1, 1, 1, 1]  # a mask input changes the image tokens: the image stage runs for that prompt
 
 
 def test_upscaling_maps_are_built_once_per_image_size(predictor):
