@@ -73,9 +73,12 @@ def normalize_and_pad(
         )
     mean = np.asarray(pixel_mean, dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(pixel_std, dtype=np.float32).reshape(3, 1, 1)
-    chw = resized.transpose(2, 0, 1).astype(np.float32)
     out = np.zeros((1, 3, image_size, image_size), dtype=np.float32)
-    out[0, :, :h, :w] = (chw - mean) / std
+    image = out[0, :, :h, :w]
+    # In place: float32 copies of the image would stay resident (freed into the heap) during the
+    # encoder's peak. Same float32 operations as (x.astype(float32) - mean) / std, bit for bit.
+    np.subtract(resized.transpose(2, 0, 1), mean, out=image)
+    np.divide(image, std, out=image)
     return out
 
 
