@@ -147,11 +147,11 @@ class MaskUpscaler:
         """(FLOPs, bytes) of ``masks()`` on ``masks`` low-res masks: the blocks' matmuls, and the traffic of
         reading the low-res logits, writing and re-reading the [L, W] intermediate and writing the bool
         masks. The benchmark's roofline uses it as the floor of the upscaling step."""
-        size, (height, width) = self.low_res_size, self.output_size
-        column_macs = sum((b.stop - b.start) * (b.last - b.first) for b in self._col_blocks) * size
+        size, rows_read, (height, width) = self.low_res_size, self._row_reach[0], self.output_size
+        column_macs = sum((b.stop - b.start) * (b.last - b.first) for b in self._col_blocks) * rows_read
         row_macs = sum((b.stop - b.start) * (b.last - b.first) for b in self._row_blocks) * width
         flops = 2.0 * masks * (column_macs + row_macs)
-        moved = masks * (size * size * 4 + 2 * size * width * 4 + height * width)
+        moved = masks * (size * size * 4 + 2 * rows_read * width * 4 + height * width)
         return flops, float(moved)
 
     def outer_windows(self, low_res: np.ndarray, threshold: float) -> np.ndarray:
@@ -233,9 +233,12 @@ class MaskUpscaler:
         return low_res
 
     def _columns(self, low_res: np.ndarray) -> np.ndarray:
-        """First pass: [g, L, L] -> [g, L, W] (the smaller intermediate: W work on L rows, not H)."""
-        size = self.low_res_size
-        across = np.empty(low_res.shape[:-2] + (size, self.output_size[1]), dtype=np.float32)
+        """First pass: [g, L, L] -> [g, R, W] (the smaller intermediate: W work on L rows, not H), for
+        the R low-res rows the row pass reads: the padding below the image's crop (a third of the rows
+        of a landscape photo) is never resampled."""
+        rows_read = self._row_reach[0]
+        low_res = low_res[..., :rows_read, :]
+        across = np.empty(low_res.shape[:-2] + (rows_read, self.output_size[1]), dtype=np.float32)
         for block in self._col_blocks:
             np.matmul(
                 low_res[..., block.first : block.last], block.transposed, out=across[..., block.start : block.stop]
