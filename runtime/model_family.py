@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sam_edge.runtime.decoders import decode_in_runs
 from sam_edge.runtime.embedding import ImageEmbedding, is_image_size
 from sam_edge.runtime.errors import InvalidInputError
 from sam_edge.runtime.heap import release_free_heap
@@ -59,7 +60,7 @@ class SamFamily:
         feeds = build_decoder_feeds(
             embedding.original_size, embedding.input_size, points, labels, boxes, mask_input, batched
         )
-        scores, low_res = decoder.decode(embedding, feeds)
+        scores, low_res = decode_in_runs(decoder, embedding, feeds)
         tokens = slice(1, None) if multimask else slice(0, 1)
         low_res = np.ascontiguousarray(low_res[:, tokens])
         return scores[:, tokens], low_res, low_res
@@ -91,7 +92,7 @@ class Sam2Family:
         feeds = build_sam2_feeds(
             embedding.original_size, metadata.image_size, points, labels, boxes, mask_input, batched
         )
-        scores, low_res = decoder.select(*decoder.decode(embedding, feeds), multimask)
+        scores, low_res = decoder.select(*decode_in_runs(decoder, embedding, feeds), multimask)
         return scores, low_res, Sam2Family.returned_low_res(decoder, low_res)
 
     @staticmethod

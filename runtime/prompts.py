@@ -31,6 +31,19 @@ class DecoderFeeds:
     mask_input: np.ndarray  # [B, 1, 256, 256] low-res logits (zeros when unused)
     has_mask_input: np.ndarray  # [B]
 
+    @property
+    def prompts(self) -> int:
+        return int(self.point_coords.shape[0])
+
+    def rows(self, start: int, stop: int) -> "DecoderFeeds":
+        """The feeds of prompts [start, stop)."""
+        return DecoderFeeds(
+            self.point_coords[start:stop],
+            self.point_labels[start:stop],
+            self.mask_input[start:stop],
+            self.has_mask_input[start:stop],
+        )
+
     def as_dict(self, image_embeddings: np.ndarray) -> dict[str, np.ndarray]:
         return {
             "image_embeddings": image_embeddings,

@@ -46,6 +46,26 @@ def test_batch_of_point_sets_equals_one_call_per_set(predictor):
         assert_same_prediction(batch_item(batch, index), single)
 
 
+def test_a_large_batch_runs_the_decoder_a_few_prompts_at_a_time_to_the_same_masks(predictor, monkeypatch):
+    from sam_edge.runtime import decoders
+
+    points = np.random.default_rng(5).uniform((0, 0), (639, 479), (9, 1, 2)).astype(np.float32)
+    labels, runs, decode = np.ones((9, 1), np.float32), [], predictor.decoder.decode
+
+    def counting_decode(embedding, feeds):
+        runs.append(feeds.prompts)
+        return decode(embedding, feeds)
+
+    monkeypatch.setattr(predictor.decoder, "decode", counting_decode)
+    batch = predictor.predict_batch(points, labels, return_logits=True)
+    assert runs == [4, 4, 1] and batch.scores.shape == (9, 3) and batch.masks.shape == (9, 3, 480, 640)
+    monkeypatch.setattr(decoders, "PROMPTS_PER_RUN", 9)
+    one_run = predictor.predict_batch(points, labels, return_logits=True)
+    assert runs == [4, 4, 1, 9]
+    for index in range(9):
+        assert_same_prediction(batch_item(batch, index), batch_item(one_run, index))
+
+
 def test_batch_of_boxes_with_points(predictor):
     batch = predictor.predict_batch(
         POINT_SETS[:2, :1], POINT_LABELS[:2, :1], BOXES[:2], multimask_output=False, return_logits=True
