@@ -1,6 +1,7 @@
 """sam_edge.runtime.image_io.load_image: every accepted input, and the errors for the rest."""
 
 import io
+import struct
 import warnings
 
 import numpy as np
@@ -170,6 +171,23 @@ def test_truncated_file_is_named(tmp_path, fmt):
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     with pytest.raises(InvalidInputError, match=rf"cut\.{fmt}.*corrupt or truncated.*complete image"):
         load_image(cut)
+
+
+def test_tiff_tag_of_the_wrong_type_is_a_corrupt_file(tmp_path):
+    """Pillow reads a StripOffsets tag of type UNDEFINED as bytes and fails on it with a TypeError; the
+    loader still answers with the one-line corrupt-file error (the image fuzz target found this)."""
+    path = tmp_path / "tag.tif"
+    Image.fromarray(gradient_rgb(4, 6)).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"II*\x00"  # little-endian TIFF, first IFD offset next
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (entries,) = struct.unpack_from("<H", data, ifd)
+    tags = [ifd + 2 + 12 * index for index in range(entries)]
+    (strip_offsets,) = [entry for entry in tags if struct.unpack_from("<H", data, entry)[0] == 273]
+    struct.pack_into("<H", data, strip_offsets + 2, 7)  # field type LONG -> UNDEFINED
+    path.write_bytes(bytes(data))
+    with pytest.raises(InvalidInputError, match=r"tag\.tif.*corrupt or truncated \(TypeError: .*complete image"):
+        load_image(path)
 
 
 def test_pixel_limit_checked_from_header_before_decoding(tmp_path):
