@@ -112,10 +112,8 @@ class DeferredStop:
 def deferrable_ctrl_c() -> Iterator[DeferredStop | None]:
     """Ctrl-C as a DeferredStop while the pool runs (None where this process cannot take it over:
     off the main thread, or a caller that installed its own SIGINT handler); then the old handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield None
-        return
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if not on_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield None
         return
     ctrl_c = DeferredStop(signal.SIGINT, _interrupt)

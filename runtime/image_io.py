@@ -206,10 +206,9 @@ def _load_pil(image: Image.Image, name: str, max_pixels: int | None) -> np.ndarr
     try:
         image.load()
         upright = ImageOps.exif_transpose(image)
-        if upright.mode in _NUMPY_MODES:
-            wide = _pil_to_array(upright)
-        else:
+        if upright.mode not in _NUMPY_MODES:
             return np.array(upright.convert("RGB"), dtype=np.uint8, order="C", copy=True)
+        wide = _pil_to_array(upright)
     except Image.DecompressionBombError as exc:
         raise _bomb_error(name, exc, max_pixels) from exc
     except _DECODE_ERRORS as exc:
